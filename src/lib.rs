@@ -1,0 +1,19 @@
+//! guildops: a community-operations bot that Discord communities run themselves.
+//!
+//! Module map, in dependency order (no arrow points back up):
+//! `cli` → `daemon` (wires everything) → `commands`, `discord`, `http` (adapters) →
+//! `app` (shared state) → domains (`community`) → `db`, `config`.
+
+pub mod app;
+pub mod cli;
+#[path = "../commands/mod.rs"]
+pub mod commands;
+pub mod community;
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod discord;
+pub mod http;
+pub mod telemetry;
+
+pub use daemon::{Daemon, StartupError};

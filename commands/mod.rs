@@ -1,0 +1,18 @@
+//! The slash-command layer: one file per command or command group. Commands parse
+//! their options, call one domain function and render the reply; permissions are
+//! declared on the command, never checked with `if`s in the body.
+
+mod about;
+pub mod error;
+mod setup;
+
+pub use error::CommandError;
+
+/// poise's context with our shared state and error type.
+pub type Context<'a> = poise::Context<'a, crate::app::App, CommandError>;
+pub type Command = poise::Command<crate::app::App, CommandError>;
+
+/// Every command the bot registers.
+pub fn all() -> Vec<Command> {
+    vec![about::about(), setup::setup()]
+}

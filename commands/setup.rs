@@ -1,0 +1,122 @@
+//! `/setup`: the owner's configuration of the bot for their server. Manage Server
+//! only, checked by poise against the member's permissions in the interaction (not
+//! just Discord's default visibility); every reply is ephemeral.
+
+use std::fmt::Write as _;
+
+use serenity::all::{ChannelId, Mentionable, RoleId};
+
+use crate::community::{self, Settings, SettingsChange};
+
+use super::{CommandError, Context};
+
+/// Configure guildops for this server (Manage Server only)
+#[poise::command(
+    slash_command,
+    guild_only,
+    default_member_permissions = "MANAGE_GUILD",
+    required_permissions = "MANAGE_GUILD",
+    subcommands("channels", "moderators", "welcome", "show"),
+    subcommand_required
+)]
+pub async fn setup(_: Context<'_>) -> Result<(), CommandError> {
+    Ok(())
+}
+
+/// Set the admin channel (moderator commands, alerts) and the mod-log channel
+#[poise::command(slash_command, guild_only)]
+async fn channels(
+    ctx: Context<'_>,
+    #[description = "Where moderators work and where I post alerts"]
+    #[channel_types("Text")]
+    admin: Option<ChannelId>,
+    #[description = "Where I log every moderation action"]
+    #[channel_types("Text")]
+    mod_log: Option<ChannelId>,
+) -> Result<(), CommandError> {
+    let change = SettingsChange { admin_channel: admin, mod_log_channel: mod_log, ..Default::default() };
+    apply(ctx, change).await
+}
+
+#[derive(Debug, poise::ChoiceParameter)]
+enum RoleAction {
+    #[name = "add"]
+    Add,
+    #[name = "remove"]
+    Remove,
+}
+
+/// Add or remove a moderator role (members with it can use moderation commands)
+#[poise::command(slash_command, guild_only)]
+async fn moderators(
+    ctx: Context<'_>,
+    #[description = "Add or remove"] action: RoleAction,
+    #[description = "The moderator role"] role: RoleId,
+) -> Result<(), CommandError> {
+    let change = match action {
+        RoleAction::Add => SettingsChange { add_moderator_role: Some(role), ..Default::default() },
+        RoleAction::Remove => SettingsChange { remove_moderator_role: Some(role), ..Default::default() },
+    };
+    apply(ctx, change).await
+}
+
+/// Set the welcome and farewell messages ({user} and {server} are filled in)
+#[poise::command(slash_command, guild_only)]
+async fn welcome(
+    ctx: Context<'_>,
+    #[description = "Where to greet newcomers"]
+    #[channel_types("Text")]
+    channel: Option<ChannelId>,
+    #[description = "Welcome text, e.g. 'Welcome {user} to {server}!' (blank clears it)"]
+    #[max_length = 2000]
+    message: Option<String>,
+    #[description = "Farewell text when someone leaves (blank clears it)"]
+    #[max_length = 2000]
+    farewell: Option<String>,
+) -> Result<(), CommandError> {
+    let change = SettingsChange {
+        welcome_channel: channel,
+        welcome_message: message,
+        farewell_message: farewell,
+        ..Default::default()
+    };
+    apply(ctx, change).await
+}
+
+/// Show this server's guildops configuration
+#[poise::command(slash_command, guild_only)]
+async fn show(ctx: Context<'_>) -> Result<(), CommandError> {
+    let guild_id = guild(ctx)?;
+    let (community, settings) = community::settings(&ctx.data().pool, guild_id).await?;
+    let text = format!("**Setup for {}**\n{}", community.name, render(&settings));
+    ctx.send(poise::CreateReply::default().content(text).ephemeral(true)).await?;
+    Ok(())
+}
+
+async fn apply(ctx: Context<'_>, change: SettingsChange) -> Result<(), CommandError> {
+    let guild_id = guild(ctx)?;
+    let settings = community::update_settings(&ctx.data().pool, guild_id, ctx.author().id, change).await?;
+    let text = format!("Saved. Your setup is now:\n{}", render(&settings));
+    ctx.send(poise::CreateReply::default().content(text).ephemeral(true)).await?;
+    Ok(())
+}
+
+fn guild(ctx: Context<'_>) -> Result<serenity::all::GuildId, CommandError> {
+    ctx.guild_id().ok_or_else(|| CommandError::User("This command only works inside a server.".into()))
+}
+
+fn render(s: &Settings) -> String {
+    let channel = |c: Option<ChannelId>| c.map_or("not set".to_owned(), |c| c.mention().to_string());
+    let roles = |r: &[RoleId]| {
+        if r.is_empty() { "none".to_owned() } else { r.iter().map(|r| r.mention().to_string()).collect::<Vec<_>>().join(" ") }
+    };
+    let text = |t: &Option<String>| t.as_deref().map_or("not set".to_owned(), |t| format!("“{t}”"));
+    let mut out = String::new();
+    let _ = writeln!(out, "Admin channel: {}", channel(s.admin_channel));
+    let _ = writeln!(out, "Mod-log channel: {}", channel(s.mod_log_channel));
+    let _ = writeln!(out, "Moderator roles: {}", roles(&s.moderator_roles));
+    let _ = writeln!(out, "Welcome channel: {}", channel(s.welcome_channel));
+    let _ = writeln!(out, "Welcome message: {}", text(&s.welcome_message));
+    let _ = write!(out, "Farewell message: {}", text(&s.farewell_message));
+    out
+}

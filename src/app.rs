@@ -1,0 +1,51 @@
+//! Shared state handed to every adapter: the pool, the configuration and the
+//! daemon's live status. One value, cheap to clone; there is no
+//! second source of shared state (no serenity TypeMap).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use sqlx::PgPool;
+
+use crate::config::Config;
+
+#[derive(Clone)]
+pub struct App {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+    pub status: Arc<Status>,
+}
+
+/// What `/readyz` and `/about` report.
+#[derive(Debug)]
+pub struct Status {
+    pub started_at: Instant,
+    gateway_connected: AtomicBool,
+}
+
+impl Status {
+    pub fn new() -> Self {
+        Self { started_at: Instant::now(), gateway_connected: AtomicBool::new(false) }
+    }
+
+    pub fn set_gateway_connected(&self, connected: bool) {
+        self.gateway_connected.store(connected, Ordering::Relaxed);
+    }
+
+    pub fn gateway_connected(&self) -> bool {
+        self.gateway_connected.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl App {
+    pub fn new(pool: PgPool, config: Config) -> Self {
+        Self { pool, config: Arc::new(config), status: Arc::new(Status::new()) }
+    }
+}

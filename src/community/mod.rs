@@ -1,0 +1,260 @@
+//! Communities: the tenant behind each Discord guild. Owns provisioning when the bot
+//! joins (exactly once, however often Discord re-sends GUILD_CREATE), deactivation
+//! when it is removed, the member roster, and the owner's `/setup` settings.
+
+mod db;
+
+use chrono::{DateTime, Utc};
+use serenity::all::{ChannelId, GuildId, RoleId, UserId};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// What a GUILD_CREATE tells us about a guild.
+#[derive(Debug, Clone)]
+pub struct GuildSnapshot {
+    pub guild_id: GuildId,
+    pub name: String,
+    pub owner_id: UserId,
+    pub members: Vec<MemberSnapshot>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberSnapshot {
+    pub user_id: UserId,
+    pub is_bot: bool,
+    pub joined_at: Option<DateTime<Utc>>,
+    pub roles: Vec<RoleId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioned {
+    Created,
+    Reactivated,
+    AlreadyActive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Community {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub guild_id: GuildId,
+    pub owner_id: UserId,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The owner's configuration from `/setup`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub admin_channel: Option<ChannelId>,
+    pub mod_log_channel: Option<ChannelId>,
+    pub moderator_roles: Vec<RoleId>,
+    pub welcome_channel: Option<ChannelId>,
+    pub welcome_message: Option<String>,
+    pub farewell_message: Option<String>,
+    pub auto_roles: Vec<RoleId>,
+}
+
+/// One `/setup` change; `None` fields are left as they are.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsChange {
+    pub admin_channel: Option<ChannelId>,
+    pub mod_log_channel: Option<ChannelId>,
+    pub add_moderator_role: Option<RoleId>,
+    pub remove_moderator_role: Option<RoleId>,
+    pub welcome_channel: Option<ChannelId>,
+    pub welcome_message: Option<String>,
+    pub farewell_message: Option<String>,
+}
+
+/// Discord's own cap on a message; a welcome text longer than this could never be sent.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("this server is not connected to a community yet; give me a moment after inviting me and try again")]
+    NotProvisioned,
+    #[error("a message can be at most {MAX_MESSAGE_CHARS} characters (yours has {0})")]
+    MessageTooLong(usize),
+    #[error("nothing to change: give at least one option")]
+    NothingToChange,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl Error {
+    /// Whether the person who asked caused it (and should be told) or something broke.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, Error::Database(_))
+    }
+}
+
+/// Connects the guild to its community: creates it the first time, reactivates it if
+/// the bot was removed before, and otherwise only refreshes name, owner and roster.
+#[tracing::instrument(skip_all, fields(guild.id = %guild.guild_id))]
+pub async fn provision(pool: &PgPool, guild: &GuildSnapshot) -> Result<(Community, Provisioned), Error> {
+    let mut tx = pool.begin().await?;
+    let slug = db::free_slug(&mut tx, &slugify(&guild.name), guild.guild_id).await?;
+    let (community, outcome) = db::upsert_community(&mut tx, guild, &slug, Uuid::now_v7()).await?;
+    db::ensure_settings(&mut tx, community.id).await?;
+    db::upsert_members(&mut tx, community.id, &guild.members).await?;
+    tx.commit().await?;
+    if outcome != Provisioned::AlreadyActive {
+        tracing::info!(community.id = %community.id, ?outcome, "community provisioned");
+    }
+    Ok((community, outcome))
+}
+
+/// The bot was removed from the guild: keep everything, mark it inactive.
+#[tracing::instrument(skip_all, fields(guild.id = %guild_id))]
+pub async fn deactivate(pool: &PgPool, guild_id: GuildId) -> Result<bool, Error> {
+    let changed = db::deactivate(pool, guild_id).await?;
+    if changed {
+        tracing::info!("community deactivated: bot removed from guild");
+    }
+    Ok(changed)
+}
+
+#[tracing::instrument(skip_all, fields(guild.id = %guild_id, user.id = %member.user_id))]
+pub async fn member_joined(pool: &PgPool, guild_id: GuildId, member: &MemberSnapshot) -> Result<(), Error> {
+    let community = find_by_guild(pool, guild_id).await?;
+    db::record_join(pool, community.id, member).await?;
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(guild.id = %guild_id, user.id = %user_id))]
+pub async fn member_left(pool: &PgPool, guild_id: GuildId, user_id: UserId) -> Result<(), Error> {
+    let community = find_by_guild(pool, guild_id).await?;
+    db::record_leave(pool, community.id, user_id).await?;
+    Ok(())
+}
+
+pub async fn find_by_guild(pool: &PgPool, guild_id: GuildId) -> Result<Community, Error> {
+    db::find_by_guild(pool, guild_id).await?.ok_or(Error::NotProvisioned)
+}
+
+/// Whether a member is currently recorded as present (not left).
+pub async fn is_present(pool: &PgPool, guild_id: GuildId, user_id: UserId) -> Result<bool, Error> {
+    let community = find_by_guild(pool, guild_id).await?;
+    Ok(db::is_present(pool, community.id, user_id).await?)
+}
+
+pub async fn settings(pool: &PgPool, guild_id: GuildId) -> Result<(Community, Settings), Error> {
+    let community = find_by_guild(pool, guild_id).await?;
+    let settings = db::settings(pool, community.id).await?;
+    Ok((community, settings))
+}
+
+/// Applies one `/setup` change made by `actor` and returns the resulting settings.
+#[tracing::instrument(skip_all, fields(guild.id = %guild_id, user.id = %actor))]
+pub async fn update_settings(
+    pool: &PgPool,
+    guild_id: GuildId,
+    actor: UserId,
+    change: SettingsChange,
+) -> Result<Settings, Error> {
+    check_change(&change)?;
+    let community = find_by_guild(pool, guild_id).await?;
+    let mut tx = pool.begin().await?;
+    let mut settings = db::settings_for_update(&mut tx, community.id).await?;
+    apply_change(&mut settings, change);
+    db::save_settings(&mut tx, community.id, &settings, actor).await?;
+    tx.commit().await?;
+    Ok(settings)
+}
+
+fn check_change(change: &SettingsChange) -> Result<(), Error> {
+    let empty = change.admin_channel.is_none()
+        && change.mod_log_channel.is_none()
+        && change.add_moderator_role.is_none()
+        && change.remove_moderator_role.is_none()
+        && change.welcome_channel.is_none()
+        && change.welcome_message.is_none()
+        && change.farewell_message.is_none();
+    if empty {
+        return Err(Error::NothingToChange);
+    }
+    for text in [&change.welcome_message, &change.farewell_message].into_iter().flatten() {
+        let chars = text.chars().count();
+        if chars > MAX_MESSAGE_CHARS {
+            return Err(Error::MessageTooLong(chars));
+        }
+    }
+    Ok(())
+}
+
+/// Pure: the settings after a change. An empty message text clears that message.
+pub fn apply_change(settings: &mut Settings, change: SettingsChange) {
+    if let Some(c) = change.admin_channel {
+        settings.admin_channel = Some(c);
+    }
+    if let Some(c) = change.mod_log_channel {
+        settings.mod_log_channel = Some(c);
+    }
+    if let Some(role) = change.add_moderator_role {
+        if !settings.moderator_roles.contains(&role) {
+            settings.moderator_roles.push(role);
+        }
+    }
+    if let Some(role) = change.remove_moderator_role {
+        settings.moderator_roles.retain(|r| *r != role);
+    }
+    if let Some(c) = change.welcome_channel {
+        settings.welcome_channel = Some(c);
+    }
+    if let Some(text) = change.welcome_message {
+        settings.welcome_message = Some(text).filter(|t| !t.trim().is_empty());
+    }
+    if let Some(text) = change.farewell_message {
+        settings.farewell_message = Some(text).filter(|t| !t.trim().is_empty());
+    }
+}
+
+/// A URL-safe handle from a guild name: lowercase ASCII letters, digits and dashes.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug.trim_end_matches('-').chars().take(60).collect();
+    let slug = slug.trim_end_matches('-').to_owned();
+    if slug.is_empty() { "community".into() } else { slug }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_ascii_dashed_and_never_empty() {
+        assert_eq!(slugify("Rust Programming  Community!"), "rust-programming-community");
+        assert_eq!(slugify("  ✨✨ "), "community");
+        assert_eq!(slugify("Café Ünïcode"), "caf-n-code");
+        assert!(slugify(&"x".repeat(300)).len() <= 60);
+    }
+
+    #[test]
+    fn moderator_roles_are_a_set_and_empty_text_clears() {
+        let mut s = Settings { welcome_message: Some("hi".into()), ..Settings::default() };
+        let role = RoleId::new(5);
+        apply_change(&mut s, SettingsChange { add_moderator_role: Some(role), ..Default::default() });
+        apply_change(&mut s, SettingsChange { add_moderator_role: Some(role), ..Default::default() });
+        assert_eq!(s.moderator_roles, vec![role]);
+        apply_change(&mut s, SettingsChange { welcome_message: Some(" ".into()), ..Default::default() });
+        assert_eq!(s.welcome_message, None);
+        apply_change(&mut s, SettingsChange { remove_moderator_role: Some(role), ..Default::default() });
+        assert!(s.moderator_roles.is_empty());
+    }
+
+    #[test]
+    fn empty_and_oversized_changes_are_refused() {
+        assert!(matches!(check_change(&SettingsChange::default()), Err(Error::NothingToChange)));
+        let long = SettingsChange { welcome_message: Some("a".repeat(2001)), ..Default::default() };
+        assert!(matches!(check_change(&long), Err(Error::MessageTooLong(2001))));
+    }
+}

@@ -1,0 +1,180 @@
+//! The daemon's wiring, the one place that knows every runtime: the database, the
+//! Discord client with the poise framework and `commands::all()`, and the HTTP side
+//! server. [`Daemon::start`] fails fast with one clear error; [`Daemon::stop`] shuts
+//! everything down in order (gateway, HTTP, database).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serenity::all::{ClientBuilder, GuildId};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::commands::{self, CommandError};
+use crate::config::{Config, Secrets};
+use crate::db::{Database, DbError};
+use crate::discord::{self, StartError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Discord(#[from] StartError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start the Discord client: {0}")]
+    Client(#[from] serenity::Error),
+}
+
+/// A running daemon.
+pub struct Daemon {
+    pub http_addr: SocketAddr,
+    pub app: App,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    pub async fn start(config: Config, secrets: Secrets) -> Result<Daemon, StartupError> {
+        crate::telemetry::metrics();
+        let database = Database::open(&config).await?;
+        match Self::start_on(database, config, secrets).await {
+            Ok(daemon) => Ok(daemon),
+            Err((e, database)) => {
+                if let Err(close) = database.close().await {
+                    tracing::warn!(error = %close, "while closing the database after a failed start");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_on(
+        database: Database,
+        config: Config,
+        secrets: Secrets,
+    ) -> Result<Daemon, (StartupError, Database)> {
+        if let Err(e) = database.migrate().await {
+            return Err((e.into(), database));
+        }
+        let http = discord::http_client(&config.discord, secrets.discord_token());
+        let base = config.discord.api_base.clone().unwrap_or_else(|| "https://discord.com".into());
+        let me = match discord::verify_token(&http, &base).await {
+            Ok(me) => me,
+            Err(e) => return Err((e.into(), database)),
+        };
+        let addr = config.http.bind;
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(source) => return Err((StartupError::Listen { addr, source }, database)),
+        };
+        let http_addr = listener.local_addr().unwrap_or(addr);
+        let app = App::new(database.pool.clone(), config);
+        let client = ClientBuilder::new_with_http(http, discord::intents())
+            .framework(framework(app.clone()))
+            .await;
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => return Err((e.into(), database)),
+        };
+        tracing::info!(bot.id = %me.id, bot.name = %me.name, %http_addr, "guildops started");
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(client, listener, app.clone(), database, stop.clone()));
+        Ok(Daemon { http_addr, app, stop, task })
+    }
+
+    /// Asks everything to stop and waits for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.wait().await
+    }
+
+    /// Runs until stopped or until a part fails.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await?
+    }
+
+    pub fn stopper(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+}
+
+async fn run(
+    mut client: serenity::Client,
+    listener: TcpListener,
+    app: App,
+    database: Database,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(app.config.daemon.shutdown_grace_secs);
+    let http_task = tokio::spawn(crate::http::serve(listener, app.clone(), stop.clone()));
+    let shards = client.shard_manager.clone();
+    let outcome = tokio::select! {
+        result = client.start() => match result {
+            Ok(()) => Err(anyhow::anyhow!("the Discord gateway connection ended")),
+            Err(e) => Err(anyhow::anyhow!("the Discord gateway failed: {e}")),
+        },
+        () = stop.cancelled() => Ok(()),
+    };
+    tracing::info!("shutting down");
+    stop.cancel();
+    shards.shutdown_all().await;
+    app.status.set_gateway_connected(false);
+    match tokio::time::timeout(grace, http_task).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server ended with an error"),
+        Err(_) => tracing::warn!("HTTP server did not finish in-flight requests in time"),
+        _ => {}
+    }
+    database.close().await?;
+    tracing::info!("stopped");
+    outcome
+}
+
+fn framework(app: App) -> poise::Framework<App, CommandError> {
+    let options = poise::FrameworkOptions {
+        commands: commands::all(),
+        on_error: |error| Box::pin(commands::error::on_error(error)),
+        pre_command: |ctx| Box::pin(async move { ctx.set_invocation_data(Instant::now()).await }),
+        post_command: |ctx| Box::pin(record_success(ctx)),
+        event_handler: |ctx, event| Box::pin(async move {
+            discord::events::handle(ctx.user_data, event).await;
+            Ok(())
+        }),
+        initialize_owners: false,
+        ..Default::default()
+    };
+    poise::Framework::builder()
+        .options(options)
+        .setup(move |ctx, _ready, framework| {
+            Box::pin(async move {
+                register_commands(ctx, &framework.options().commands, app.config.discord.dev_guild_id).await;
+                Ok(app)
+            })
+        })
+        .build()
+}
+
+/// Bulk overwrite: the registered set always equals `commands::all()`. A failure is
+/// logged, not fatal: the previous registration keeps working.
+async fn register_commands(ctx: &serenity::all::Context, commands: &[commands::Command], dev_guild: Option<u64>) {
+    let result = match dev_guild {
+        Some(guild) => poise::builtins::register_in_guild(ctx, commands, GuildId::new(guild)).await,
+        None => poise::builtins::register_globally(ctx, commands).await,
+    };
+    match result {
+        Ok(()) => tracing::info!(count = commands.len(), guild = dev_guild, "slash commands registered"),
+        Err(e) => tracing::error!(error = %e, "slash command registration failed"),
+    }
+}
+
+async fn record_success(ctx: commands::Context<'_>) {
+    let command = ctx.command().qualified_name.clone();
+    if let Some(started) = ctx.invocation_data::<Instant>().await {
+        metrics::histogram!("guildops_command_duration_seconds", "command" => command.clone())
+            .record(started.elapsed().as_secs_f64());
+    }
+    metrics::counter!("guildops_commands_total", "command" => command, "outcome" => "ok").increment(1);
+}

@@ -1,0 +1,65 @@
+//! Gateway events → domain calls. Each handler translates serenity's model into the
+//! domain's types and calls one domain function; failures are logged once, here.
+
+use serenity::all::{ConnectionStage, FullEvent, Guild, Member};
+
+use crate::app::App;
+use crate::community::{self, GuildSnapshot, MemberSnapshot};
+
+pub async fn handle(app: &App, event: &FullEvent) {
+    metrics::counter!("guildops_gateway_events_total", "type" => event.snake_case_name()).increment(1);
+    let outcome = match event {
+        FullEvent::Ready { data_about_bot } => {
+            tracing::info!(guilds = data_about_bot.guilds.len(), "gateway ready");
+            app.status.set_gateway_connected(true);
+            Ok(())
+        }
+        FullEvent::Resume { .. } => {
+            app.status.set_gateway_connected(true);
+            Ok(())
+        }
+        FullEvent::ShardStageUpdate { event } => {
+            app.status.set_gateway_connected(event.new == ConnectionStage::Connected);
+            Ok(())
+        }
+        FullEvent::GuildCreate { guild, .. } => {
+            community::provision(&app.pool, &guild_snapshot(guild)).await.map(|_| ())
+        }
+        FullEvent::GuildDelete { incomplete, .. } if incomplete.unavailable => {
+            // An outage on Discord's side, not a removal: the guild comes back by itself.
+            tracing::warn!(guild.id = %incomplete.id, "guild unavailable (Discord outage)");
+            Ok(())
+        }
+        FullEvent::GuildDelete { incomplete, .. } => {
+            community::deactivate(&app.pool, incomplete.id).await.map(|_| ())
+        }
+        FullEvent::GuildMemberAddition { new_member } => {
+            community::member_joined(&app.pool, new_member.guild_id, &member_snapshot(new_member)).await
+        }
+        FullEvent::GuildMemberRemoval { guild_id, user, .. } => {
+            community::member_left(&app.pool, *guild_id, user.id).await
+        }
+        _ => Ok(()),
+    };
+    if let Err(error) = outcome {
+        tracing::error!(event = event.snake_case_name(), error = %error, "gateway event handling failed");
+    }
+}
+
+fn guild_snapshot(guild: &Guild) -> GuildSnapshot {
+    GuildSnapshot {
+        guild_id: guild.id,
+        name: guild.name.clone(),
+        owner_id: guild.owner_id,
+        members: guild.members.values().map(member_snapshot).collect(),
+    }
+}
+
+fn member_snapshot(member: &Member) -> MemberSnapshot {
+    MemberSnapshot {
+        user_id: member.user.id,
+        is_bot: member.user.bot,
+        joined_at: member.joined_at.map(|t| *t),
+        roles: member.roles.clone(),
+    }
+}

@@ -1,0 +1,56 @@
+//! The HTTP side server: health, readiness and metrics now; Stripe webhooks and the
+//! check-in endpoint later. [`router`] builds it without binding so tests can drive it;
+//! [`serve`] binds and shuts down gracefully.
+
+mod health;
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::App;
+
+pub fn router(app: App) -> Router {
+    let http = &app.config.http;
+    let timeout = Duration::from_secs(http.request_timeout_secs);
+    let body_limit = http.body_limit_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .layer(middleware::from_fn(record_request))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .with_state(app)
+}
+
+/// Serves until `stop` is cancelled, then stops accepting and finishes in-flight requests.
+pub async fn serve(listener: TcpListener, app: App, stop: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router(app)).with_graceful_shutdown(stop.cancelled_owned()).await
+}
+
+/// Counts requests by route template (not raw path: ids would explode cardinality).
+async fn record_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("guildops_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("guildops_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
