@@ -142,7 +142,9 @@ impl OpenApi {
             // and shared/ sits beside the repository checkout.
             _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
         };
-        shared.join("fixtures/discord/openapi.json")
+        let path = shared.join("fixtures/discord/openapi.json");
+        // Resolve the "../.." so messages show where the file really is.
+        path.canonicalize().unwrap_or(path)
     }
 
     /// Default location: `$GUILDOPS_SHARED_DIR/fixtures/discord/openapi.json`, else
@@ -205,6 +207,8 @@ impl OpenApi {
             };
             let value = Value::String(value.clone());
             for why in self.validate(pointer, &value) {
+                // The parameter is the whole instance, so its "(root)" location is noise.
+                let why = why.strip_prefix("(root): ").unwrap_or(&why);
                 out.push(format!("{at}: path parameter {name}: {why}"));
             }
         }
@@ -733,8 +737,24 @@ fn describe(err: &ValidationError<'_>, out: &mut Vec<String>) {
                 .all(|e| matches!(e.kind(), ValidationErrorKind::Constant { .. }))
         });
     if all_consts {
+        // An enum spelled as oneOf of consts (Discord's style): name the values when
+        // there are few enough to read.
+        let allowed: Vec<String> = context
+            .iter()
+            .filter_map(|b| match b.first().map(ValidationError::kind) {
+                Some(ValidationErrorKind::Constant { expected_value }) => {
+                    Some(expected_value.to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        let listed = if allowed.len() <= 10 {
+            format!(" ({})", allowed.join(", "))
+        } else {
+            String::new()
+        };
         out.push(format!(
-            "{at}: {instance} is not one of the {} values allowed by {keyword}",
+            "{at}: {instance} is not one of the {} values allowed by {keyword}{listed}",
             context.len()
         ));
         return;
