@@ -218,10 +218,15 @@ impl OpenApi {
             (RequestSpec::None, Some(_)) => out.push(format!(
                 "{at}: has a JSON body, but the operation documents no request body"
             )),
-            (RequestSpec::Json { required: true, .. }, None) => {
-                out.push(format!("{at}: the operation requires a JSON body, none was sent"))
-            }
-            (RequestSpec::Json { required: false, .. }, None) => {}
+            (RequestSpec::Json { required: true, .. }, None) => out.push(format!(
+                "{at}: the operation requires a JSON body, none was sent"
+            )),
+            (
+                RequestSpec::Json {
+                    required: false, ..
+                },
+                None,
+            ) => {}
             (RequestSpec::Json { schema, .. }, Some(body)) => {
                 for why in self.validate(schema, body) {
                     out.push(format!("{at}: {why}"));
@@ -556,15 +561,23 @@ fn content_types(content: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn json_schema_of(doc: &Value, base: &str, content: Option<&Value>) -> Result<Option<String>, String> {
-    let has_json = content.and_then(|c| c.get("application/json")).is_some_and(|j| j.get("schema").is_some());
+fn json_schema_of(
+    doc: &Value,
+    base: &str,
+    content: Option<&Value>,
+) -> Result<Option<String>, String> {
+    let has_json = content
+        .and_then(|c| c.get("application/json"))
+        .is_some_and(|j| j.get("schema").is_some());
     if !has_json {
         return Ok(None);
     }
     schema_pointer(doc, &format!("{base}/content/application~1json/schema")).map(Some)
 }
 
-const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 fn build_routes(doc: &Value) -> Result<Vec<Route>, String> {
     let paths = doc
@@ -578,10 +591,12 @@ fn build_routes(doc: &Value) -> Result<Vec<Route>, String> {
             .trim_end_matches('/')
             .split('/')
             .skip(1)
-            .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => Segment::Param(name.to_owned()),
-                None => Segment::Literal(s.to_owned()),
-            })
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Segment::Param(name.to_owned()),
+                    None => Segment::Literal(s.to_owned()),
+                },
+            )
             .collect();
         let shared_params = path_params(doc, &format!("{item_ptr}/parameters"))?;
         let mut operations = BTreeMap::new();
@@ -624,7 +639,10 @@ fn build_routes(doc: &Value) -> Result<Vec<Route>, String> {
             operations.insert(
                 method.to_ascii_uppercase(),
                 Operation {
-                    id: op.get("operationId").and_then(Value::as_str).map(str::to_owned),
+                    id: op
+                        .get("operationId")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                     path_params: params,
                     request,
                     responses,
@@ -654,7 +672,10 @@ fn path_params(doc: &Value, pointer: &str) -> Result<BTreeMap<String, String>, S
         let Some(name) = p.get("name").and_then(Value::as_str) else {
             continue;
         };
-        out.insert(name.to_owned(), schema_pointer(doc, &format!("{p_ptr}/schema"))?);
+        out.insert(
+            name.to_owned(),
+            schema_pointer(doc, &format!("{p_ptr}/schema"))?,
+        );
     }
     Ok(out)
 }
@@ -670,7 +691,9 @@ fn response_for(responses: &[(String, ResponseSpec)], status: u16) -> Option<&Re
             .find(|(k, _)| k.eq_ignore_ascii_case(want))
             .map(|(_, r)| r)
     };
-    find(&exact).or_else(|| find(&class)).or_else(|| find("default"))
+    find(&exact)
+        .or_else(|| find(&class))
+        .or_else(|| find("default"))
 }
 
 fn shorten(s: &str) -> String {
@@ -763,7 +786,10 @@ fn describe(err: &ValidationError<'_>, out: &mut Vec<String>) {
         .iter()
         .enumerate()
         .map(|(i, b)| {
-            let first = b.first().map(|e| format!("{}: {e}", location(e))).unwrap_or_default();
+            let first = b
+                .first()
+                .map(|e| format!("{}: {e}", location(e)))
+                .unwrap_or_default();
             format!("[{i}] {}", shorten(&first))
         })
         .collect();

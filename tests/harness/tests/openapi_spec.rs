@@ -20,8 +20,19 @@ fn spec() -> &'static OpenApi {
         let loaded = started.elapsed();
         // First validations include compiling the message schema graph.
         let first = Instant::now();
-        assert!(spec.check_response("POST", "/api/v10/channels/1/messages", 200, Some(&message())).is_empty());
-        assert!(spec.check_request("PUT", "/api/v10/guilds/1/members/2/roles/3", None).is_empty());
+        assert!(
+            spec.check_response(
+                "POST",
+                "/api/v10/channels/1/messages",
+                200,
+                Some(&message())
+            )
+            .is_empty()
+        );
+        assert!(
+            spec.check_request("PUT", "/api/v10/guilds/1/members/2/roles/3", None)
+                .is_empty()
+        );
         eprintln!(
             "openapi: loaded {} operations from {} in {loaded:?}; first validations took {:?}",
             spec.operation_count(),
@@ -95,7 +106,10 @@ fn valid_member_role_put_passes() {
     let spec = spec();
     let path = "/api/v10/guilds/123/members/456/roles/789";
     assert_eq!(spec.check_request("PUT", path, None), Vec::<String>::new());
-    assert_eq!(spec.check_response("PUT", path, 204, None), Vec::<String>::new());
+    assert_eq!(
+        spec.check_response("PUT", path, 204, None),
+        Vec::<String>::new()
+    );
     assert_eq!(
         spec.operation_id("PUT", path).as_deref(),
         Some("add_guild_member_role")
@@ -112,18 +126,36 @@ fn member_role_put_with_bad_ids_or_body_is_reported() {
     let v = spec.check_request("PUT", "/api/v10/guilds/abc/members/456/roles/789", None);
     assert_mentions(
         &v,
-        &["PUT /guilds/{guild_id}/members/{user_id}/roles/{role_id}", "guild_id", "snowflake"],
+        &[
+            "PUT /guilds/{guild_id}/members/{user_id}/roles/{role_id}",
+            "guild_id",
+            "snowflake",
+        ],
     );
-    let v = spec.check_request("PUT", "/api/v10/guilds/1/members/2/roles/3", Some(&json!({})));
+    let v = spec.check_request(
+        "PUT",
+        "/api/v10/guilds/1/members/2/roles/3",
+        Some(&json!({})),
+    );
     assert_mentions(&v, &["no request body"]);
-    let v = spec.check_response("PUT", "/api/v10/guilds/1/members/2/roles/3", 204, Some(&json!({})));
+    let v = spec.check_response(
+        "PUT",
+        "/api/v10/guilds/1/members/2/roles/3",
+        204,
+        Some(&json!({})),
+    );
     assert_mentions(&v, &["response 204", "no body"]);
 }
 
 #[test]
 fn well_formed_message_response_passes() {
     let spec = spec();
-    let v = spec.check_response("POST", "/api/v10/channels/42/messages", 200, Some(&message()));
+    let v = spec.check_response(
+        "POST",
+        "/api/v10/channels/42/messages",
+        200,
+        Some(&message()),
+    );
     assert_eq!(v, Vec::<String>::new());
 }
 
@@ -165,7 +197,10 @@ fn undocumented_status_is_reported_and_4xx_is_allowed() {
     let v = spec.check_response("POST", path, 201, Some(&message()));
     assert_mentions(&v, &["201", "not documented", "create_message"]);
     let err = json!({"code": 50013, "message": "Missing Permissions"});
-    assert_eq!(spec.check_response("POST", path, 403, Some(&err)), Vec::<String>::new());
+    assert_eq!(
+        spec.check_response("POST", path, 403, Some(&err)),
+        Vec::<String>::new()
+    );
     // A 4XX body must still match ErrorResponse.
     let v = spec.check_response("POST", path, 403, Some(&json!({"code": "x"})));
     assert!(!v.is_empty(), "malformed error body accepted");
@@ -175,10 +210,16 @@ fn undocumented_status_is_reported_and_4xx_is_allowed() {
 fn unknown_route_and_method_are_reported() {
     let spec = spec();
     let v = spec.check_request("GET", "/api/v10/definitely/not/a/route", None);
-    assert_mentions(&v, &["GET /api/v10/definitely/not/a/route", "no such route"]);
+    assert_mentions(
+        &v,
+        &["GET /api/v10/definitely/not/a/route", "no such route"],
+    );
     let v = spec.check_response("GET", "/api/v10/definitely/not/a/route", 200, None);
     assert_mentions(&v, &["no such route"]);
-    assert_eq!(spec.operation_id("GET", "/api/v10/definitely/not/a/route"), None);
+    assert_eq!(
+        spec.operation_id("GET", "/api/v10/definitely/not/a/route"),
+        None
+    );
     let v = spec.check_request("POST", "/api/v10/guilds/1/members/2/roles/3", None);
     assert_mentions(&v, &["method POST is not documented", "PUT"]);
 }
@@ -188,11 +229,18 @@ fn invalid_create_message_body_is_reported() {
     let spec = spec();
     let path = "/api/v10/channels/42/messages";
     let ok = json!({"content": "hi", "allowed_mentions": {"parse": []}});
-    assert_eq!(spec.check_request("POST", path, Some(&ok)), Vec::<String>::new());
+    assert_eq!(
+        spec.check_request("POST", path, Some(&ok)),
+        Vec::<String>::new()
+    );
     let v = spec.check_request("POST", path, Some(&json!({"content": 5})));
     assert_mentions(
         &v,
-        &["POST /channels/{channel_id}/messages request", "/content", "5"],
+        &[
+            "POST /channels/{channel_id}/messages request",
+            "/content",
+            "5",
+        ],
     );
 }
 
@@ -203,9 +251,13 @@ fn at_me_matches_literal_template() {
         spec.operation_id("GET", "/api/v10/users/@me").as_deref(),
         Some("get_my_user")
     );
-    assert_eq!(spec.check_request("GET", "/api/v10/users/@me", None), Vec::<String>::new());
     assert_eq!(
-        spec.operation_id("GET", "/api/v10/users/80351110224678912").as_deref(),
+        spec.check_request("GET", "/api/v10/users/@me", None),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        spec.operation_id("GET", "/api/v10/users/80351110224678912")
+            .as_deref(),
         Some("get_user")
     );
     // Percent-encoded "@" is the same segment.
@@ -214,7 +266,8 @@ fn at_me_matches_literal_template() {
         Some("get_my_user")
     );
     assert_eq!(
-        spec.template_for("PATCH", "/api/v10/webhooks/1/tok/messages/@original").as_deref(),
+        spec.template_for("PATCH", "/api/v10/webhooks/1/tok/messages/@original")
+            .as_deref(),
         Some("/webhooks/{webhook_id}/{webhook_token}/messages/@original")
     );
 }
@@ -224,21 +277,25 @@ fn template_matcher_prefers_literal_segments() {
     let spec = spec();
     // Both /guilds/{guild_id}/members/@me and .../{user_id} have PATCH.
     assert_eq!(
-        spec.operation_id("PATCH", "/api/v10/guilds/1/members/@me").as_deref(),
+        spec.operation_id("PATCH", "/api/v10/guilds/1/members/@me")
+            .as_deref(),
         Some("update_my_guild_member")
     );
     assert_eq!(
-        spec.operation_id("PATCH", "/api/v10/guilds/1/members/2").as_deref(),
+        spec.operation_id("PATCH", "/api/v10/guilds/1/members/2")
+            .as_deref(),
         Some("update_guild_member")
     );
     // "search" is a literal sibling of {user_id}.
     assert_eq!(
-        spec.operation_id("GET", "/api/v10/guilds/1/members/search").as_deref(),
+        spec.operation_id("GET", "/api/v10/guilds/1/members/search")
+            .as_deref(),
         Some("search_guild_members")
     );
     // Prefix, trailing slash and query string do not change the match.
     assert_eq!(
-        spec.operation_id("GET", "/guilds/1/members/search/?query=a").as_deref(),
+        spec.operation_id("GET", "/guilds/1/members/search/?query=a")
+            .as_deref(),
         Some("search_guild_members")
     );
 }
@@ -248,6 +305,9 @@ fn every_operation_schema_compiles_offline() {
     let spec = spec();
     let started = Instant::now();
     let failures = spec.precompile_all();
-    eprintln!("openapi: compiled every operation schema in {:?}", started.elapsed());
+    eprintln!(
+        "openapi: compiled every operation schema in {:?}",
+        started.elapsed()
+    );
     assert_eq!(failures, Vec::<String>::new());
 }
