@@ -81,10 +81,7 @@ enum RequestSpec {
     /// An `application/json` body with the schema at this pointer.
     Json { schema: String, required: bool },
     /// A body, but only in non-JSON content types (e.g. multipart uploads).
-    Other {
-        content_types: Vec<String>,
-        required: bool,
-    },
+    Other { content_types: Vec<String> },
 }
 
 #[derive(Debug)]
@@ -189,6 +186,10 @@ impl OpenApi {
     /// Violations of the request: unknown route/method, path parameters that break their
     /// schema (e.g. a non-snowflake id), and a body missing/unexpected/invalid against the
     /// operation's `application/json` request schema. Empty vec = valid.
+    ///
+    /// `path` is the request path as sent, e.g. `/api/v10/guilds/1/members/2/roles/3`
+    /// (the `/api/v10` prefix is optional; a query string is ignored). Pass `None` for a
+    /// request without a body; `Some(Value::Null)` is a JSON `null` body.
     pub fn check_request(&self, method: &str, path: &str, body: Option<&Value>) -> Vec<String> {
         let (m, op) = match self.find(method, path) {
             Ok(found) => found,
@@ -232,12 +233,9 @@ impl OpenApi {
                     out.push(format!("{at}: {why}"));
                 }
             }
-            (RequestSpec::Other { required, .. }, None) => {
-                // A multipart upload is recorded without a JSON body; only a required
-                // body that is absent altogether could be flagged, and we cannot tell
-                // those apart here, so stay quiet.
-                let _ = required;
-            }
+            // A multipart upload is recorded without a JSON body, so an absent JSON
+            // body proves nothing either way for these operations.
+            (RequestSpec::Other { .. }, None) => {}
             (RequestSpec::Other { content_types, .. }, Some(_)) => out.push(format!(
                 "{at}: has a JSON body, but the operation documents only {}",
                 content_types.join(", ")
@@ -615,7 +613,6 @@ fn build_routes(doc: &Value) -> Result<Vec<Route>, String> {
                         Some(schema) => RequestSpec::Json { schema, required },
                         None => RequestSpec::Other {
                             content_types: content_types(rb.get("content")),
-                            required,
                         },
                     }
                 }
