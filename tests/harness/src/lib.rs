@@ -1,1 +1,3 @@
 //! placeholder until the harness lands
+
+pub mod openapi;
