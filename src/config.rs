@@ -23,6 +23,7 @@ const SECRET_VARS: &[&str] = &[DISCORD_TOKEN_VAR];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct Config {
     pub daemon: DaemonConfig,
     pub database: DatabaseConfig,
@@ -53,6 +54,7 @@ pub struct DatabaseConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct DiscordConfig {
     /// A Discord-compatible REST base (a rate-limit proxy, or the tests' fake Discord).
     /// Setting it turns serenity's own rate limiter off (serenity ignores a proxy
@@ -87,17 +89,6 @@ pub enum LogFormat {
     Json,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            daemon: DaemonConfig::default(),
-            database: DatabaseConfig::default(),
-            discord: DiscordConfig::default(),
-            http: HttpConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
-}
 
 impl Default for DaemonConfig {
     fn default() -> Self {
@@ -111,11 +102,6 @@ impl Default for DatabaseConfig {
     }
 }
 
-impl Default for DiscordConfig {
-    fn default() -> Self {
-        Self { api_base: None, dev_guild_id: None, application_id: None }
-    }
-}
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -190,21 +176,19 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(base) = &self.discord.api_base {
-            if !(base.starts_with("http://") || base.starts_with("https://")) {
+        if let Some(base) = &self.discord.api_base
+            && !(base.starts_with("http://") || base.starts_with("https://")) {
                 return Err(ConfigError::Invalid(format!(
                     "discord.api_base must start with http:// or https://, got {base:?}"
                 )));
             }
-        }
-        if let Some(url) = &self.database.url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 return Err(ConfigError::Invalid(
                     "database.url must be a postgres:// URL (leave it unset for the embedded database)"
                         .into(),
                 ));
             }
-        }
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid("database.max_connections must be at least 1".into()));
         }

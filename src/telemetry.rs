@@ -28,8 +28,7 @@ pub fn init_logging(config: &LogConfig) {
 pub fn metrics() -> &'static PrometheusHandle {
     RECORDER.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-            .and_then(|b| Ok(b.build_recorder()));
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS).map(|b| b.build_recorder());
         match recorder {
             Ok(recorder) => {
                 let handle = recorder.handle();

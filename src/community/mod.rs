@@ -192,11 +192,10 @@ pub fn apply_change(settings: &mut Settings, change: SettingsChange) {
     if let Some(c) = change.mod_log_channel {
         settings.mod_log_channel = Some(c);
     }
-    if let Some(role) = change.add_moderator_role {
-        if !settings.moderator_roles.contains(&role) {
+    if let Some(role) = change.add_moderator_role
+        && !settings.moderator_roles.contains(&role) {
             settings.moderator_roles.push(role);
         }
-    }
     if let Some(role) = change.remove_moderator_role {
         settings.moderator_roles.retain(|r| *r != role);
     }

@@ -105,6 +105,13 @@ impl EmbeddedPostgres {
         for dir in [root, &self.cluster_dir, &self.socket_dir] {
             std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
         }
+        if self.run_as.is_some() {
+            // The unprivileged user must be able to pass through our data directory
+            // (traverse only, no listing) to reach the two directories it owns.
+            let mode = std::fs::metadata(root).map_err(|source| io(root, source))?.permissions().mode();
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(mode | 0o711))
+                .map_err(|source| io(root, source))?;
+        }
         for dir in [&self.cluster_dir, &self.socket_dir] {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|source| io(dir, source))?;
@@ -165,7 +172,7 @@ impl EmbeddedPostgres {
             return Ok(output);
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let detail = stderr.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").to_owned();
+        let detail = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").to_owned();
         Err(EmbeddedError::Command { command, detail: format!("{} ({detail})", output.status) })
     }
 }
@@ -224,6 +231,6 @@ fn versioned_bin_dirs(root: &Path) -> Vec<PathBuf> {
             looks_postgres.then(|| (version, e.path().join("bin")))
         })
         .collect();
-    dirs.sort_by(|a, b| b.0.cmp(&a.0));
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
     dirs.into_iter().map(|(_, d)| d).collect()
 }
