@@ -311,6 +311,12 @@ mod tests {
     }
 
     #[test]
+    fn shipped_config_file_parses_and_matches_the_defaults() {
+        let shipped = Config::from_toml(include_str!("../config.toml")).expect("config.toml is valid");
+        assert_eq!(shipped, Config::default(), "config.toml documents the defaults");
+    }
+
+    #[test]
     fn redaction_hides_database_password() {
         let config = Config::from_toml("[database]\nurl = \"postgres://app:hunter2@db:5432/x\"\n")
             .expect("valid");

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real daemon against real PostgreSQL and the fake Discord,
+//! over loopback. One test binary with a module per area (faster to build than many).
+
+mod support;
+
+mod commands;
+mod fidelity;
+mod gateway;
+mod process;
+mod side_server;
