@@ -74,10 +74,30 @@ pub(crate) struct GatewayState {
 }
 
 /// Per-server facts a connection needs to answer IDENTIFY.
-struct ServerInfo {
+pub(crate) struct ServerInfo {
     token: String,
     application_id: u64,
     ws_url: String,
+}
+
+impl ServerInfo {
+    pub(crate) fn of(fake: &FakeDiscord) -> Self {
+        ServerInfo {
+            token: fake.token().to_string(),
+            application_id: fake.application_id(),
+            ws_url: fake.gateway_url(),
+        }
+    }
+}
+
+/// op 10 HELLO, the first frame on every connection.
+pub(crate) fn hello(fake: &FakeDiscord) -> Value {
+    json!({
+        "op": 10,
+        "s": null,
+        "t": null,
+        "d": {"heartbeat_interval": fake.heartbeat_interval_ms(), "_trace": ["[\"fake-gateway\"]"]},
+    })
 }
 
 impl GatewayState {
@@ -94,6 +114,20 @@ impl GatewayState {
 
     pub fn last_identify(&self) -> Option<Value> {
         self.last_identify.clone()
+    }
+
+    pub(crate) fn session_ids(&self) -> Vec<String> {
+        self.sessions.keys().cloned().collect()
+    }
+
+    /// Logged dispatch frames of type `event` across sessions.
+    pub(crate) fn session_frames(&self, event: &str) -> Vec<Value> {
+        self.sessions
+            .values()
+            .flat_map(|s| s.log.iter())
+            .filter_map(|(_, f)| serde_json::from_str::<Value>(f).ok())
+            .filter(|f| f["t"] == event)
+            .collect()
     }
 
     pub fn find_sent(&self, event: &str) -> Option<Value> {
@@ -168,7 +202,7 @@ impl GatewayState {
         }
     }
 
-    fn open(&mut self, tx: mpsc::UnboundedSender<Outgoing>) -> u64 {
+    pub(crate) fn open(&mut self, tx: mpsc::UnboundedSender<Outgoing>) -> u64 {
         self.next_conn += 1;
         self.conns.insert(self.next_conn, tx);
         self.next_conn
@@ -202,20 +236,10 @@ pub(crate) async fn ws_handler(
 async fn connection(fake: FakeDiscord, socket: WebSocket) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let conn = fake.mutate(|st| st.gateway.open(tx));
-    let info = ServerInfo {
-        token: fake.token().to_string(),
-        application_id: fake.application_id(),
-        ws_url: fake.gateway_url(),
-    };
+    let info = ServerInfo::of(&fake);
     let (mut sink, mut stream) = socket.split();
-    let hello = json!({
-        "op": 10,
-        "s": null,
-        "t": null,
-        "d": {"heartbeat_interval": fake.heartbeat_interval_ms(), "_trace": ["[\"fake-gateway\"]"]},
-    });
     if sink
-        .send(Message::Text(hello.to_string().into()))
+        .send(Message::Text(hello(&fake).to_string().into()))
         .await
         .is_ok()
     {
@@ -259,7 +283,7 @@ fn token_ok(info: &ServerInfo, d: &Value) -> bool {
 }
 
 /// Handle one client frame. Runs under the state lock.
-fn on_frame(st: &mut crate::State, info: &ServerInfo, conn: u64, frame: Value) {
+pub(crate) fn on_frame(st: &mut crate::State, info: &ServerInfo, conn: u64, frame: Value) {
     let gw = &mut st.gateway;
     match frame["op"].as_u64() {
         Some(1) => {

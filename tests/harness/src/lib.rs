@@ -39,6 +39,9 @@ mod rest;
 mod scenario;
 pub mod world;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
