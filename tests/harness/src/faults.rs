@@ -88,7 +88,10 @@ impl Fault {
                     h("x-ratelimit-remaining", "0".into()),
                     h("x-ratelimit-reset", format!("{reset:.3}")),
                     h("x-ratelimit-reset-after", format!("{retry_after:.3}")),
-                    h("x-ratelimit-bucket", "fakebucket0000000000000000000000".into()),
+                    h(
+                        "x-ratelimit-bucket",
+                        "fakebucket0000000000000000000000".into(),
+                    ),
                     h(
                         "x-ratelimit-scope",
                         if global { "global" } else { "user" }.into(),

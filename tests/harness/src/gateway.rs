@@ -116,12 +116,13 @@ impl GatewayState {
         self.last_identify.clone()
     }
 
+    #[cfg(test)]
     pub(crate) fn session_ids(&self) -> Vec<String> {
         self.sessions.keys().cloned().collect()
     }
 
     /// Logged dispatch frames of type `event` across sessions.
-    pub(crate) fn session_frames(&self, event: &str) -> Vec<Value> {
+    fn session_frames(&self, event: &str) -> Vec<Value> {
         self.sessions
             .values()
             .flat_map(|s| s.log.iter())
@@ -226,10 +227,7 @@ impl GatewayState {
     }
 }
 
-pub(crate) async fn ws_handler(
-    State(fake): State<FakeDiscord>,
-    ws: WebSocketUpgrade,
-) -> Response {
+pub(crate) async fn ws_handler(State(fake): State<FakeDiscord>, ws: WebSocketUpgrade) -> Response {
     ws.on_upgrade(move |socket| connection(fake, socket))
 }
 
@@ -362,6 +360,12 @@ pub(crate) fn on_frame(st: &mut crate::State, info: &ServerInfo, conn: u64, fram
 }
 
 impl FakeDiscord {
+    /// Every dispatch frame of type `event` (e.g. "GUILD_MEMBER_UPDATE") emitted to any
+    /// current session, whether or not it has been delivered yet, oldest first.
+    pub fn dispatched(&self, event: &str) -> Vec<Value> {
+        self.lock().gateway.session_frames(event)
+    }
+
     /// The `d` of the last accepted IDENTIFY (intents, properties, shard, ...).
     pub fn last_identify(&self) -> Option<Value> {
         self.lock().gateway.last_identify()

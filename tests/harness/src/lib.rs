@@ -387,7 +387,10 @@ impl FakeDiscord {
     pub fn add_member(&self, guild: u64, user: u64, roles: &[u64]) {
         self.mutate(|st| {
             let w = &mut st.world;
-            assert!(w.users.contains_key(&user), "add_member: unknown user {user}");
+            assert!(
+                w.users.contains_key(&user),
+                "add_member: unknown user {user}"
+            );
             let m = MemberRec {
                 user,
                 roles: roles.to_vec(),
@@ -412,7 +415,8 @@ impl FakeDiscord {
             if let Some(g) = w.guilds.get_mut(&guild) {
                 g.members.remove(&user);
             }
-            let payload = json!({"guild_id": guild.to_string(), "user": payloads::user_by_id(w, user)});
+            let payload =
+                json!({"guild_id": guild.to_string(), "user": payloads::user_by_id(w, user)});
             st.gateway.emit("GUILD_MEMBER_REMOVE", payload);
         })
     }
@@ -547,7 +551,13 @@ impl FakeDiscord {
 
     /// Ban reason if the user is banned (`Some(None)`: banned without a reason).
     pub fn ban(&self, guild: u64, user: u64) -> Option<Option<String>> {
-        self.lock().world.guilds.get(&guild)?.bans.get(&user).cloned()
+        self.lock()
+            .world
+            .guilds
+            .get(&guild)?
+            .bans
+            .get(&user)
+            .cloned()
     }
 
     /// Messages the bot posted in the channel with `POST /channels/{c}/messages`, oldest
@@ -608,7 +618,8 @@ impl FakeDiscord {
     /// Wait until a dispatch of type `event` (e.g. "RESUMED") has been written to a
     /// client socket at any point in this run; returns the whole frame.
     pub async fn wait_for_dispatch(&self, event: &str, timeout: Duration) -> Option<Value> {
-        self.wait_for(timeout, |st| st.gateway.find_sent(event)).await
+        self.wait_for(timeout, |st| st.gateway.find_sent(event))
+            .await
     }
 
     // ----- request log and faults -----------------------------------------------------

@@ -87,7 +87,9 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Option<Value> {
     {
         let rest = &text[i..];
         let start = rest.find("\r\n\r\n").map(|s| s + 4)?;
-        let end = rest[start..].find("\r\n--").map_or(rest.len(), |e| start + e);
+        let end = rest[start..]
+            .find("\r\n--")
+            .map_or(rest.len(), |e| start + e);
         return serde_json::from_str(&rest[start..end]).ok();
     }
     Some(Value::String(text.into_owned()))
@@ -210,12 +212,10 @@ fn route(fake: &FakeDiscord, st: &mut FakeState, r: &Req<'_>) -> Answer {
         (m, ["applications", a, "commands"]) if id(a) == Some(app) => {
             commands(st, app, None, m, r.body)
         }
-        (m, ["applications", a, "guilds", g, "commands"]) if id(a) == Some(app) => {
-            match id(g) {
-                Some(g) => commands(st, app, Some(g), m, r.body),
-                None => Answer::error(404, 10004),
-            }
-        }
+        (m, ["applications", a, "guilds", g, "commands"]) if id(a) == Some(app) => match id(g) {
+            Some(g) => commands(st, app, Some(g), m, r.body),
+            None => Answer::error(404, 10004),
+        },
         ("POST", ["interactions", i, token, "callback"]) => {
             let with_response = r.q("with_response") == Some("true");
             scenario::callback(fake, st, id(i).unwrap_or(0), token, r.body, with_response)
@@ -241,7 +241,13 @@ fn route(fake: &FakeDiscord, st: &mut FakeState, r: &Req<'_>) -> Answer {
 
 // ----- application commands -------------------------------------------------------------
 
-fn commands(st: &mut FakeState, app: u64, guild: Option<u64>, method: &str, body: &Value) -> Answer {
+fn commands(
+    st: &mut FakeState,
+    app: u64,
+    guild: Option<u64>,
+    method: &str,
+    body: &Value,
+) -> Answer {
     let current = match guild {
         None => st.global_commands.clone(),
         Some(g) => st.guild_commands.get(&g).cloned().unwrap_or_default(),
@@ -309,7 +315,11 @@ fn guild_route(st: &mut FakeState, g: u64, r: &Req<'_>, rest: &[&str]) -> Answer
             Answer::ok(payloads::guild(guild))
         }
         ("GET", ["roles"]) => {
-            let roles = st.world.guilds[&g].roles.values().map(payloads::role).collect();
+            let roles = st.world.guilds[&g]
+                .roles
+                .values()
+                .map(payloads::role)
+                .collect();
             Answer::ok(Value::Array(roles))
         }
         ("GET", ["channels"]) => {
@@ -349,7 +359,10 @@ fn guild_route(st: &mut FakeState, g: u64, r: &Req<'_>, rest: &[&str]) -> Answer
                 Ok(m) => m,
                 Err(a) => return a,
             };
-            if !st.world.bot_can_act_on_member(g, m.user, perm::KICK_MEMBERS) {
+            if !st
+                .world
+                .bot_can_act_on_member(g, m.user, perm::KICK_MEMBERS)
+            {
                 return Answer::error(403, 50013);
             }
             remove_member(st, g, m.user);
@@ -611,7 +624,11 @@ fn channel_route(st: &mut FakeState, c: u64, r: &Req<'_>, rest: &[&str]) -> Answ
             if perms & perm::SEND_MESSAGES == 0 {
                 return Answer::error(403, 50013);
             }
-            let kind = if r.body.get("message_reference").is_some() { 19 } else { 0 };
+            let kind = if r.body.get("message_reference").is_some() {
+                19
+            } else {
+                0
+            };
             let msg = post_message(st, c, st.world.bot_user_id, r.body, kind, None);
             Answer::ok(msg)
         }
@@ -654,7 +671,9 @@ fn channel_route(st: &mut FakeState, c: u64, r: &Req<'_>, rest: &[&str]) -> Answ
             Answer::no_content()
         }
         ("POST", ["threads"]) => {
-            let kind = r.body["type"].as_u64().unwrap_or(channel_type::PRIVATE_THREAD as u64) as u8;
+            let kind = r.body["type"]
+                .as_u64()
+                .unwrap_or(channel_type::PRIVATE_THREAD as u64) as u8;
             create_thread(st, &ch, None, kind, r.body)
         }
         ("POST", ["messages", m, "threads"]) => {
@@ -699,7 +718,11 @@ pub(crate) fn post_message(
         },
     );
     st.world.messages.insert(mid, msg.clone());
-    st.world.channel_messages.entry(channel).or_default().push(mid);
+    st.world
+        .channel_messages
+        .entry(channel)
+        .or_default()
+        .push(mid);
     if let Some(ch) = st.world.channels.get_mut(&channel) {
         ch.last_message_id = Some(mid);
         ch.message_count += 1;

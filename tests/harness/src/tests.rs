@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use serenity::all::{
-    CommandDataOptionValue, CurrentApplicationInfo, CurrentUser, Event, GatewayEvent,
-    GuildChannel, Interaction, Member, Message, PartialGuild, Role,
+    CommandDataOptionValue, CurrentApplicationInfo, CurrentUser, Event, GatewayEvent, GuildChannel,
+    Interaction, Member, Message, PartialGuild, Role,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -37,8 +37,7 @@ impl Wire {
 
     fn send(&self, frame: Value) {
         let info = ServerInfo::of(&self.fake);
-        self.fake
-            .mutate(|st| on_frame(st, &info, self.conn, frame));
+        self.fake.mutate(|st| on_frame(st, &info, self.conn, frame));
     }
 
     fn identify(&self) {
@@ -251,14 +250,16 @@ async fn interactions_parse_with_permissions_and_resolved_data() {
         panic!("sub")
     };
     assert_eq!(leaf.len(), 6);
-    assert_eq!(
-        leaf[0].value,
-        CommandDataOptionValue::User(target.into())
-    );
+    assert_eq!(leaf[0].value, CommandDataOptionValue::User(target.into()));
     assert_eq!(leaf[1].value, CommandDataOptionValue::Integer(10));
     assert!(ci.data.resolved.users.contains_key(&target.into()));
     assert!(ci.data.resolved.members.contains_key(&target.into()));
-    assert!(ci.data.resolved.roles.contains_key(&guild.admin_role.into()));
+    assert!(
+        ci.data
+            .resolved
+            .roles
+            .contains_key(&guild.admin_role.into())
+    );
     assert!(
         ci.data
             .resolved
@@ -353,7 +354,9 @@ async fn http(
     body: Option<Value>,
 ) -> (u16, Vec<(String, String)>, Option<Value>) {
     let addr = fake.base_url().trim_start_matches("http://").to_string();
-    let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
@@ -421,7 +424,8 @@ async fn rest_objects_parse_as_serenity_models() {
             b.expect("json body")
         }
     };
-    let me: CurrentUser = serde_json::from_value(get("/api/v10/users/@me".into()).await).expect("user");
+    let me: CurrentUser =
+        serde_json::from_value(get("/api/v10/users/@me".into()).await).expect("user");
     assert_eq!(me.id.get(), fake.bot_user_id());
     let _: CurrentApplicationInfo =
         serde_json::from_value(get("/api/v10/oauth2/applications/@me".into()).await).expect("app");
@@ -430,10 +434,12 @@ async fn rest_objects_parse_as_serenity_models() {
     let _: PartialGuild =
         serde_json::from_value(get(format!("/api/v10/guilds/{}", g.id)).await).expect("guild");
     let roles: Vec<Role> =
-        serde_json::from_value(get(format!("/api/v10/guilds/{}/roles", g.id)).await).expect("roles");
+        serde_json::from_value(get(format!("/api/v10/guilds/{}/roles", g.id)).await)
+            .expect("roles");
     assert_eq!(roles.len(), 3);
     let chans: Vec<GuildChannel> =
-        serde_json::from_value(get(format!("/api/v10/guilds/{}/channels", g.id)).await).expect("channels");
+        serde_json::from_value(get(format!("/api/v10/guilds/{}/channels", g.id)).await)
+            .expect("channels");
     assert_eq!(chans.len(), 3);
     let m: Member = serde_json::from_value(
         get(format!("/api/v10/guilds/{}/members/{}", g.id, g.owner_id)).await,
@@ -457,15 +463,32 @@ async fn rest_objects_parse_as_serenity_models() {
     assert_eq!(msg.content, "logged");
     assert_eq!(fake.channel_messages(g.mod_log_channel).len(), 1);
 
-    let (s, _, body) = http(&fake, "POST", "/api/v10/users/@me/channels", t, &[],
-        Some(json!({"recipient_id": g.owner_id.to_string()}))).await;
+    let (s, _, body) = http(
+        &fake,
+        "POST",
+        "/api/v10/users/@me/channels",
+        t,
+        &[],
+        Some(json!({"recipient_id": g.owner_id.to_string()})),
+    )
+    .await;
     assert_eq!(s, 200);
-    let dm: serenity::all::PrivateChannel = serde_json::from_value(body.expect("dm")).expect("dm model");
+    let dm: serenity::all::PrivateChannel =
+        serde_json::from_value(body.expect("dm")).expect("dm model");
     assert_eq!(dm.recipient.id.get(), g.owner_id);
 
-    let (s, _, body) = http(&fake, "POST",
-        &format!("/api/v10/channels/{}/messages/{}/threads", g.mod_log_channel, msg.id),
-        t, &[], Some(json!({"name": "case-1"}))).await;
+    let (s, _, body) = http(
+        &fake,
+        "POST",
+        &format!(
+            "/api/v10/channels/{}/messages/{}/threads",
+            g.mod_log_channel, msg.id
+        ),
+        t,
+        &[],
+        Some(json!({"name": "case-1"})),
+    )
+    .await;
     assert_eq!(s, 201);
     let th: GuildChannel = serde_json::from_value(body.expect("thread")).expect("thread model");
     assert_eq!(th.id.get(), msg.id.get());
@@ -476,15 +499,44 @@ async fn rest_auth_errors_and_unknown_routes() {
     let fake = FakeDiscord::start().await;
     let g = fake.add_guild("Errors");
     let (s, _, b) = http(&fake, "GET", "/api/v10/users/@me", Some("wrong"), &[], None).await;
-    assert_eq!((s, b), (401, Some(json!({"message": "401: Unauthorized", "code": 0}))));
+    assert_eq!(
+        (s, b),
+        (
+            401,
+            Some(json!({"message": "401: Unauthorized", "code": 0}))
+        )
+    );
     let (s, _, b) = http(&fake, "GET", "/api/v10/nope", Some(fake.token()), &[], None).await;
-    assert_eq!((s, b), (404, Some(json!({"message": "404: Not Found", "code": 0}))));
-    let (s, _, b) = http(&fake, "GET", &format!("/api/v10/guilds/{}/members/42", g.id), Some(fake.token()), &[], None).await;
+    assert_eq!(
+        (s, b),
+        (404, Some(json!({"message": "404: Not Found", "code": 0})))
+    );
+    let (s, _, b) = http(
+        &fake,
+        "GET",
+        &format!("/api/v10/guilds/{}/members/42", g.id),
+        Some(fake.token()),
+        &[],
+        None,
+    )
+    .await;
     assert_eq!((s, b.map(|b| b["code"].clone())), (404, Some(json!(10007))));
-    let (s, _, b) = http(&fake, "GET", "/api/v10/channels/42", Some(fake.token()), &[], None).await;
+    let (s, _, b) = http(
+        &fake,
+        "GET",
+        "/api/v10/channels/42",
+        Some(fake.token()),
+        &[],
+        None,
+    )
+    .await;
     assert_eq!((s, b.map(|b| b["code"].clone())), (404, Some(json!(10003))));
     assert_eq!(fake.requests().len(), 4);
-    assert!(fake.requests().iter().all(|r| r.header("authorization").is_none()));
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.header("authorization").is_none())
+    );
 }
 
 #[tokio::test]
@@ -524,15 +576,37 @@ async fn role_changes_enforce_hierarchy_and_emit_member_update() {
     assert_eq!(fake.member_roles(g.id, alice), Some(vec![]));
 
     // Timeout, kick and ban respect the hierarchy too.
-    let (s, _, b) = http(&fake, "PATCH", &format!("/api/v10/guilds/{}/members/{alice}", g.id), tok, &[],
-        Some(json!({"communication_disabled_until": "2030-01-01T00:00:00.000Z"}))).await;
+    let (s, _, b) = http(
+        &fake,
+        "PATCH",
+        &format!("/api/v10/guilds/{}/members/{alice}", g.id),
+        tok,
+        &[],
+        Some(json!({"communication_disabled_until": "2030-01-01T00:00:00.000Z"})),
+    )
+    .await;
     assert_eq!(s, 200);
     let m: Member = serde_json::from_value(b.expect("member")).expect("member model");
     assert!(m.communication_disabled_until.is_some());
-    let (s, _, _) = http(&fake, "DELETE", &format!("/api/v10/guilds/{}/members/{}", g.id, g.owner_id), tok, &[], None).await;
+    let (s, _, _) = http(
+        &fake,
+        "DELETE",
+        &format!("/api/v10/guilds/{}/members/{}", g.id, g.owner_id),
+        tok,
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(s, 403);
-    let (s, _, _) = http(&fake, "PUT", &format!("/api/v10/guilds/{}/bans/{alice}", g.id), tok,
-        &[("X-Audit-Log-Reason", "spam")], Some(json!({"delete_message_seconds": 0}))).await;
+    let (s, _, _) = http(
+        &fake,
+        "PUT",
+        &format!("/api/v10/guilds/{}/bans/{alice}", g.id),
+        tok,
+        &[("X-Audit-Log-Reason", "spam")],
+        Some(json!({"delete_message_seconds": 0})),
+    )
+    .await;
     assert_eq!(s, 204);
     assert_eq!(fake.member_roles(g.id, alice), None);
     assert_eq!(fake.ban(g.id, alice), Some(Some("spam".into())));
@@ -575,23 +649,48 @@ async fn interaction_replies_cover_callbacks_followups_and_edits() {
     let (fake, g, _wire) = connected_fake().await;
     let tok = Some(fake.token());
     let app = fake.application_id();
-    let (s, _, b) = http(&fake, "PUT", &format!("/api/v10/applications/{app}/guilds/{}/commands", g.id), tok, &[],
-        Some(json!([{"name": "ping", "description": "Ping", "type": 1}]))).await;
+    let (s, _, b) = http(
+        &fake,
+        "PUT",
+        &format!("/api/v10/applications/{app}/guilds/{}/commands", g.id),
+        tok,
+        &[],
+        Some(json!([{"name": "ping", "description": "Ping", "type": 1}])),
+    )
+    .await;
     assert_eq!(s, 200);
-    let cmds: Vec<serenity::all::Command> = serde_json::from_value(b.expect("cmds")).expect("command model");
+    let cmds: Vec<serenity::all::Command> =
+        serde_json::from_value(b.expect("cmds")).expect("command model");
     let ping_id = cmds[0].id.get();
     assert_eq!(fake.registered_commands(Some(g.id)).len(), 1);
 
     // Type 4 straight away.
     let h = fake.run_command(g.id, g.general_channel, g.owner_id, Command::new("ping"));
     let token = h.token();
-    let (s, _, _) = http(&fake, "POST", &format!("/api/v10/interactions/{}/{token}/callback", h.id()), tok, &[],
-        Some(json!({"type": 4, "data": {"content": "pong", "flags": 64}}))).await;
+    let (s, _, _) = http(
+        &fake,
+        "POST",
+        &format!("/api/v10/interactions/{}/{token}/callback", h.id()),
+        tok,
+        &[],
+        Some(json!({"type": 4, "data": {"content": "pong", "flags": 64}})),
+    )
+    .await;
     assert_eq!(s, 204);
     let r = h.reply(Duration::from_secs(1)).await.expect("reply");
-    assert_eq!((r.kind, r.content.as_deref(), r.ephemeral), (4, Some("pong"), true));
-    let (s, _, b) = http(&fake, "POST", &format!("/api/v10/interactions/{}/{token}/callback", h.id()), tok, &[],
-        Some(json!({"type": 4, "data": {"content": "again"}}))).await;
+    assert_eq!(
+        (r.kind, r.content.as_deref(), r.ephemeral),
+        (4, Some("pong"), true)
+    );
+    let (s, _, b) = http(
+        &fake,
+        "POST",
+        &format!("/api/v10/interactions/{}/{token}/callback", h.id()),
+        tok,
+        &[],
+        Some(json!({"type": 4, "data": {"content": "again"}})),
+    )
+    .await;
     assert_eq!((s, b.map(|b| b["code"].clone())), (400, Some(json!(40060))));
 
     // Deferred, then edit of @original.
@@ -603,29 +702,63 @@ async fn interaction_replies_cover_callbacks_followups_and_edits() {
         let h = h.clone();
         async move { h.reply(Duration::from_secs(5)).await }
     });
-    let (s, _, b) = http(&fake2, "POST", &format!("/api/v10/interactions/{id}/{token}/callback?with_response=true"), tok, &[],
-        Some(json!({"type": 5}))).await;
+    let (s, _, b) = http(
+        &fake2,
+        "POST",
+        &format!("/api/v10/interactions/{id}/{token}/callback?with_response=true"),
+        tok,
+        &[],
+        Some(json!({"type": 5})),
+    )
+    .await;
     assert_eq!(s, 200);
-    assert_eq!(b.expect("callback response")["interaction"]["response_message_loading"], true);
-    let (s, _, b) = http(&fake2, "PATCH", &format!("/api/v10/webhooks/{app}/{token}/messages/@original"), tok, &[],
-        Some(json!({"content": "done", "embeds": [{"title": "t"}]}))).await;
+    assert_eq!(
+        b.expect("callback response")["interaction"]["response_message_loading"],
+        true
+    );
+    let (s, _, b) = http(
+        &fake2,
+        "PATCH",
+        &format!("/api/v10/webhooks/{app}/{token}/messages/@original"),
+        tok,
+        &[],
+        Some(json!({"content": "done", "embeds": [{"title": "t"}]})),
+    )
+    .await;
     assert_eq!(s, 200);
     let _: Message = serde_json::from_value(b.expect("msg")).expect("message model");
     let r = waiter.await.expect("join").expect("reply");
-    assert_eq!((r.kind, r.source, r.content.as_deref()), (5, crate::ReplySource::EditOriginal, Some("done")));
+    assert_eq!(
+        (r.kind, r.source, r.content.as_deref()),
+        (5, crate::ReplySource::EditOriginal, Some("done"))
+    );
     assert_eq!(r.embeds.len(), 1);
 
     // Follow-up after a reply.
-    let (s, _, b) = http(&fake, "POST", &format!("/api/v10/webhooks/{app}/{token}?wait=true"), tok, &[],
-        Some(json!({"content": "more"}))).await;
+    let (s, _, b) = http(
+        &fake,
+        "POST",
+        &format!("/api/v10/webhooks/{app}/{token}?wait=true"),
+        tok,
+        &[],
+        Some(json!({"content": "more"})),
+    )
+    .await;
     assert_eq!(s, 200);
     let _: Message = serde_json::from_value(b.expect("msg")).expect("followup model");
-    let r2 = h.nth_reply(1, Duration::from_secs(1)).await.expect("followup");
+    let r2 = h
+        .nth_reply(1, Duration::from_secs(1))
+        .await
+        .expect("followup");
     assert_eq!(r2.source, crate::ReplySource::Followup);
 
     // The command's data.id is the registered id.
-    let frames: Vec<Value> = fake.lock().gateway.session_frames("INTERACTION_CREATE");
-    assert!(frames.iter().all(|f| f["d"]["data"]["id"] == ping_id.to_string()));
+    let frames: Vec<Value> = fake.dispatched("INTERACTION_CREATE");
+    assert!(
+        frames
+            .iter()
+            .all(|f| f["d"]["data"]["id"].as_str() == Some(ping_id.to_string().as_str()))
+    );
 
     // Modal then component update.
     let h = fake.run_command(g.id, g.general_channel, g.owner_id, Command::new("ping"));
@@ -638,8 +771,18 @@ async fn interaction_replies_cover_callbacks_followups_and_edits() {
     let panel = fake.post_message(g.id, g.general_channel, g.owner_id, "panel");
     let h = fake.click_button(g.id, g.general_channel, g.owner_id, panel, "b");
     let token = h.token();
-    http(&fake, "POST", &format!("/api/v10/interactions/{}/{token}/callback", h.id()), tok, &[],
-        Some(json!({"type": 7, "data": {"content": "updated", "components": []}}))).await;
+    http(
+        &fake,
+        "POST",
+        &format!("/api/v10/interactions/{}/{token}/callback", h.id()),
+        tok,
+        &[],
+        Some(json!({"type": 7, "data": {"content": "updated", "components": []}})),
+    )
+    .await;
     let r = h.reply(Duration::from_secs(1)).await.expect("update");
-    assert_eq!((r.kind, r.content.as_deref(), r.message_id), (7, Some("updated"), Some(panel)));
+    assert_eq!(
+        (r.kind, r.content.as_deref(), r.message_id),
+        (7, Some("updated"), Some(panel))
+    );
 }
