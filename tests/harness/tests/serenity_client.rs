@@ -3,7 +3,8 @@
 //! It connects (GET /gateway, HELLO, IDENTIFY), receives READY and GUILD_CREATE,
 //! registers a guild command, sees a member join, answers a slash command with
 //! `create_response` (read back through `InteractionHandle::reply`), and survives an
-//! op 7 RECONNECT by RESUMEing the same session. If this passes, the harness speaks
+//! op 7 RECONNECT and a dropped socket by RESUMEing the same session, and an invalid
+//! session by IDENTIFYing again. If this passes, the harness speaks
 //! enough Discord for the real client.
 
 use std::time::Duration;
@@ -162,6 +163,28 @@ async fn serenity_client_runs_unchanged_against_the_fake() {
         expect_event(&mut rx, "member_add:").await,
         format!("member_add:{bob}")
     );
+
+    // A network drop: serenity resumes again, and events emitted while it was away
+    // are replayed.
+    discord.drop_connections();
+    let carol = discord.add_user("carol");
+    discord.add_member(guild.id, carol, &[]);
+    expect_event(&mut rx, "resumed").await;
+    assert_eq!(
+        expect_event(&mut rx, "member_add:").await,
+        format!("member_add:{carol}")
+    );
+    assert_eq!(discord.gateway_stats().resumes, 2);
+
+    // A non-resumable invalid session forces a fresh IDENTIFY and READY.
+    discord.invalidate_session(false);
+    expect_event(&mut rx, "ready:").await;
+    assert!(
+        discord
+            .wait_until_connected(Duration::from_secs(20))
+            .await
+    );
+    assert_eq!(discord.gateway_stats().identifies, 2);
 
     // Every REST call carried the token and went to the fake (nothing else is reachable).
     assert!(discord.requests().iter().all(|r| r.status < 400));
