@@ -106,6 +106,9 @@ impl Fault {
                         "message": "You are being rate limited.",
                         "retry_after": retry_after,
                         "global": global,
+                        // Not in Discord's docs' example, but in its API spec; serenity
+                        // parses error bodies as {code, message}.
+                        "code": 0,
                     }),
                     headers,
                 }

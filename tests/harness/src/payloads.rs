@@ -282,7 +282,7 @@ pub(crate) fn message(w: &World, s: &MessageSpec<'_>) -> Value {
         "pinned": false,
         "type": s.kind,
         "flags": body.get("flags").and_then(Value::as_u64).unwrap_or(0),
-        "components": body.get("components").cloned().unwrap_or_else(|| json!([])),
+        "components": numbered_components(body.get("components")),
         "sticker_items": [],
     });
     if let Some(n) = body.get("nonce") {
@@ -297,6 +297,34 @@ pub(crate) fn message(w: &World, s: &MessageSpec<'_>) -> Value {
     if let Some(id) = s.application_id {
         v["application_id"] = json!(id.to_string());
     }
+    v
+}
+
+/// Discord numbers every component of a message (`id`, 1-based, depth first) when the
+/// sender did not; responses always carry them.
+pub(crate) fn numbered_components(components: Option<&Value>) -> Value {
+    fn walk(v: &mut Value, next: &mut u64) {
+        match v {
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, next)),
+            Value::Object(o) => {
+                if o.contains_key("type") {
+                    *next += 1;
+                    o.entry("id").or_insert(json!(*next));
+                }
+                for key in ["components", "accessory", "content"] {
+                    if let Some(child) = o.get_mut(key).filter(|c| c.is_array() || c.is_object()) {
+                        walk(child, next);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut v = match components {
+        Some(c @ Value::Array(_)) => c.clone(),
+        _ => json!([]),
+    };
+    walk(&mut v, &mut 0);
     v
 }
 

@@ -588,7 +588,7 @@ pub(crate) fn apply_edit(msg: &mut Value, body: &Value) {
         msg["embeds"] = Value::Array(embeds);
     }
     if let Some(c) = body.get("components") {
-        msg["components"] = if c.is_null() { json!([]) } else { c.clone() };
+        msg["components"] = payloads::numbered_components(Some(c));
     }
     // An edit ends a deferred "thinking..." state.
     let flags = msg["flags"].as_u64().unwrap_or(0) & !LOADING;
