@@ -115,10 +115,15 @@ pub(crate) async fn handle(
             )
         })
         .collect();
-    let auth_ok = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bot {}", fake.token()));
+    // `GET /gateway` is unauthenticated on Discord too. Answering it regardless of the
+    // token also keeps a misconfigured client on loopback: serenity falls back to the
+    // real gateway host when this call fails.
+    let public = method == Method::GET && path == "/api/v10/gateway";
+    let auth_ok = public
+        || headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == format!("Bot {}", fake.token()));
     let audit_reason = headers
         .get("x-audit-log-reason")
         .and_then(|v| v.to_str().ok())

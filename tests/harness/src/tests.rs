@@ -786,3 +786,133 @@ async fn interaction_replies_cover_callbacks_followups_and_edits() {
         (7, Some("updated"), Some(panel))
     );
 }
+
+#[tokio::test]
+async fn rest_side_effects_emit_parseable_dispatches() {
+    let (fake, g, mut wire) = connected_fake().await;
+    let tok = Some(fake.token());
+    let alice = fake.add_user("alice");
+    fake.add_member(g.id, alice, &[]);
+    let ch = g.general_channel;
+    let (_, _, m) = http(&fake, "POST", &format!("/api/v10/channels/{ch}/messages"), tok, &[],
+        Some(json!({"content": "hi", "components": [{"type": 1, "components": [{"type": 2, "style": 1, "label": "Go", "custom_id": "go"}]}]}))).await;
+    let mid = m.expect("message")["id"].as_str().expect("id").to_string();
+    http(
+        &fake,
+        "PATCH",
+        &format!("/api/v10/channels/{ch}/messages/{mid}"),
+        tok,
+        &[],
+        Some(json!({"content": "edited"})),
+    )
+    .await;
+    http(
+        &fake,
+        "POST",
+        &format!("/api/v10/channels/{ch}/messages/{mid}/threads"),
+        tok,
+        &[],
+        Some(json!({"name": "t"})),
+    )
+    .await;
+    let user_msg = fake.post_message(g.id, ch, alice, "spam");
+    let (s, _, _) = http(
+        &fake,
+        "DELETE",
+        &format!("/api/v10/channels/{ch}/messages/{user_msg}"),
+        tok,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    http(
+        &fake,
+        "PUT",
+        &format!("/api/v10/guilds/{}/bans/{alice}", g.id),
+        tok,
+        &[],
+        None,
+    )
+    .await;
+    http(
+        &fake,
+        "DELETE",
+        &format!("/api/v10/guilds/{}/bans/{alice}", g.id),
+        tok,
+        &[],
+        None,
+    )
+    .await;
+    http(
+        &fake,
+        "PATCH",
+        &format!("/api/v10/guilds/{}/members/{}", g.id, g.owner_id),
+        tok,
+        &[],
+        Some(json!({"nick": "boss"})),
+    )
+    .await;
+
+    let frames: Vec<Value> = wire.drain().into_iter().filter(|f| f["op"] == 0).collect();
+    let kinds: Vec<&str> = frames.iter().filter_map(|f| f["t"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "GUILD_MEMBER_ADD",
+            "MESSAGE_CREATE",
+            "MESSAGE_UPDATE",
+            "THREAD_CREATE",
+            "MESSAGE_CREATE",
+            "MESSAGE_DELETE",
+            "GUILD_MEMBER_REMOVE",
+            "GUILD_BAN_ADD",
+            "GUILD_BAN_REMOVE"
+        ],
+        "the owner's nick change is refused (hierarchy), so no member update"
+    );
+    for f in frames {
+        parse_dispatch(f);
+    }
+    let Event::MessageCreate(mc) = parse_dispatch(fake.dispatched("MESSAGE_CREATE")[0].clone())
+    else {
+        panic!()
+    };
+    assert_eq!(mc.message.components.len(), 1);
+    assert_eq!(
+        fake.channel_messages(ch).len(),
+        1,
+        "the user's message is not the bot's"
+    );
+
+    // DMs: created once, and blocked users answer 50007.
+    let (_, _, dm) = http(
+        &fake,
+        "POST",
+        "/api/v10/users/@me/channels",
+        tok,
+        &[],
+        Some(json!({"recipient_id": alice.to_string()})),
+    )
+    .await;
+    let dm = dm.expect("dm")["id"].as_str().expect("id").to_string();
+    fake.block_dms(alice);
+    let (s, _, b) = http(
+        &fake,
+        "POST",
+        &format!("/api/v10/channels/{dm}/messages"),
+        tok,
+        &[],
+        Some(json!({"content": "you were banned"})),
+    )
+    .await;
+    assert_eq!((s, b.map(|b| b["code"].clone())), (403, Some(json!(50007))));
+
+    // Gateway discovery answers without auth and ignores blanket faults.
+    fake.fail_requests("*", "", 500, 0, 10);
+    let (s, _, b) = http(&fake, "GET", "/api/v10/gateway", None, &[], None).await;
+    assert_eq!(
+        (s, b.map(|b| b["url"].clone())),
+        (200, Some(json!(fake.gateway_url())))
+    );
+}
