@@ -318,7 +318,7 @@ pub(crate) fn on_frame(st: &mut crate::State, info: &ServerInfo, conn: u64, fram
                 .world
                 .guilds
                 .values()
-                .filter(|g| g.bot_present)
+                .filter(|g| g.bot_present && !g.outage)
                 .map(|g| payloads::guild_create(&st.world, g))
                 .collect();
             for g in creates {

@@ -12,10 +12,13 @@
 //! - `faults.rs`: injected failures and 429s.
 //!
 //! Typical use:
-//! ```ignore
+//! ```no_run
+//! # use std::time::Duration;
+//! # use guildops_harness::{Command, FakeDiscord};
+//! # async fn example() {
 //! let discord = FakeDiscord::start().await;
 //! let guild = discord.add_guild("Test");
-//! // point serenity at it:
+//! // Point the bot at it (both calls are needed, see STACK-NOTES):
 //! // HttpBuilder::new(discord.token()).proxy(discord.base_url()).ratelimiter_disabled(true)
 //! assert!(discord.wait_until_connected(Duration::from_secs(10)).await);
 //! let user = discord.add_user("alice");
@@ -23,7 +26,10 @@
 //! let reply = discord
 //!     .run_command(guild.id, guild.general_channel, user, Command::new("ping"))
 //!     .reply(Duration::from_secs(5))
-//!     .await;
+//!     .await
+//!     .expect("the bot answered");
+//! assert_eq!(reply.content.as_deref(), Some("pong"));
+//! # }
 //! ```
 //!
 //! Everything is in one mutex-protected [`State`]: the fake is a test double, so
@@ -141,6 +147,16 @@ impl RecordedRequest {
 #[derive(Clone)]
 pub struct FakeDiscord {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for FakeDiscord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeDiscord")
+            .field("base_url", &self.base_url())
+            .field("application_id", &self.inner.application_id)
+            .field("bot_user_id", &self.inner.bot_user_id)
+            .finish()
+    }
 }
 
 pub(crate) struct Inner {
@@ -361,6 +377,7 @@ impl FakeDiscord {
                 bans: BTreeMap::new(),
                 joined_at: now,
                 bot_present: true,
+                outage: false,
             };
             let payload = payloads::guild_create(w, &g);
             w.guilds.insert(id, g);
@@ -493,6 +510,9 @@ impl FakeDiscord {
     /// is unchanged; [`FakeDiscord::guild_restore`] ends the outage.
     pub fn guild_outage(&self, guild: u64) {
         self.mutate(|st| {
+            if let Some(g) = st.world.guilds.get_mut(&guild) {
+                g.outage = true;
+            }
             st.gateway.emit(
                 "GUILD_DELETE",
                 json!({"id": guild.to_string(), "unavailable": true}),
@@ -508,6 +528,7 @@ impl FakeDiscord {
             let Some(g) = w.guilds.get_mut(&guild) else {
                 return;
             };
+            g.outage = false;
             if !g.bot_present {
                 g.bot_present = true;
                 let bot_role = g

@@ -133,27 +133,26 @@ pub(crate) async fn handle(
                 .into_owned()
         });
 
+    // Route and record under one lock, so the log order is the processing order and a
+    // waiter that sees the request also sees its effects.
     let (answer, extra_headers) = fake.mutate(|st| {
-        if !auth_ok {
-            return (Answer::error(401, 0), Vec::new());
-        }
-        if let Some(f) = faults::take(&mut st.faults, method.as_str(), &path) {
-            return (Answer::json(f.status, f.body), f.headers);
-        }
-        let req = Req {
-            method: method.as_str(),
-            segs: path
-                .strip_prefix("/api/v10/")
-                .map(|p| p.split('/').filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default(),
-            query: query_pairs(query.as_deref()),
-            body: body.as_ref().unwrap_or(&Value::Null),
-            audit_reason: audit_reason.as_deref(),
+        let (answer, extra) = if !auth_ok {
+            (Answer::error(401, 0), Vec::new())
+        } else if let Some(f) = faults::take(&mut st.faults, method.as_str(), &path) {
+            (Answer::json(f.status, f.body), f.headers)
+        } else {
+            let req = Req {
+                method: method.as_str(),
+                segs: path
+                    .strip_prefix("/api/v10/")
+                    .map(|p| p.split('/').filter(|s| !s.is_empty()).collect())
+                    .unwrap_or_default(),
+                query: query_pairs(query.as_deref()),
+                body: body.as_ref().unwrap_or(&Value::Null),
+                audit_reason: audit_reason.as_deref(),
+            };
+            (route(&fake, st, &req), Vec::new())
         };
-        (route(&fake, st, &req), Vec::new())
-    });
-
-    fake.mutate(|st| {
         st.requests.push(RecordedRequest {
             method: method.as_str().to_string(),
             path: path.clone(),
@@ -162,7 +161,8 @@ pub(crate) async fn handle(
             body: body.clone(),
             status: answer.status,
             response: answer.body.clone(),
-        })
+        });
+        (answer, extra)
     });
 
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -567,6 +567,14 @@ fn response_message(
     msg
 }
 
+/// MESSAGE_UPDATE for an edited message the channel can see (not ephemeral).
+fn emit_update(st: &mut State, msg: &Value) {
+    if flags_of(msg) & EPHEMERAL == 0 {
+        let payload = payloads::gateway_message(&st.world, msg);
+        st.gateway.emit("MESSAGE_UPDATE", payload);
+    }
+}
+
 /// Apply a message edit body (content, embeds, components, flags) to a message.
 pub(crate) fn apply_edit(msg: &mut Value, body: &Value) {
     if let Some(c) = body.get("content") {
@@ -651,6 +659,7 @@ pub(crate) fn callback(
             let mut msg = st.world.messages.get(&mid).cloned().unwrap_or_default();
             apply_edit(&mut msg, &data);
             st.world.messages.insert(mid, msg.clone());
+            emit_update(st, &msg);
             next.replies
                 .push(Reply::from_message(kind, ReplySource::Callback, &msg));
             message = Some(msg);
@@ -735,7 +744,15 @@ pub(crate) fn webhook_message(
         return Answer::error(404, 10015);
     };
     let (mid, source) = if which == "@original" {
-        (rec.original, ReplySource::EditOriginal)
+        // After a component interaction's deferred update (6) or update (7), the
+        // "original response" is the message the component is on.
+        let original = rec.original.or(match rec.acked {
+            Some(callback_type::DEFERRED_UPDATE_MESSAGE | callback_type::UPDATE_MESSAGE) => {
+                rec.source_message
+            }
+            _ => None,
+        });
+        (original, ReplySource::EditOriginal)
     } else {
         let mid = which.parse().ok().filter(|m| rec.followups.contains(m));
         (mid, ReplySource::EditFollowup)
@@ -749,6 +766,7 @@ pub(crate) fn webhook_message(
             let mut msg = st.world.messages[&mid].clone();
             apply_edit(&mut msg, body);
             st.world.messages.insert(mid, msg.clone());
+            emit_update(st, &msg);
             if let Some(r) = st.interactions.get_mut(&rec.id) {
                 r.replies.push(Reply::from_message(
                     rec.acked.unwrap_or_default(),

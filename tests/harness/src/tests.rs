@@ -916,3 +916,77 @@ async fn rest_side_effects_emit_parseable_dispatches() {
         (200, Some(json!(fake.gateway_url())))
     );
 }
+
+#[tokio::test]
+async fn component_deferred_update_then_edit_original_edits_the_panel() {
+    let (fake, g, mut wire) = connected_fake().await;
+    let tok = Some(fake.token());
+    let app = fake.application_id();
+    let (_, _, m) = http(
+        &fake,
+        "POST",
+        &format!("/api/v10/channels/{}/messages", g.admin_channel),
+        tok,
+        &[],
+        Some(
+            json!({"content": "Approve?", "components": [{"type": 1, "components": [
+            {"type": 2, "style": 3, "label": "Yes", "custom_id": "yes"}]}]}),
+        ),
+    )
+    .await;
+    let panel: u64 = m.expect("panel")["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
+    let h = fake.click_button(g.id, g.admin_channel, g.owner_id, panel, "yes");
+    let token = h.token();
+    let cb = format!("/api/v10/interactions/{}/{token}/callback", h.id());
+    let (s, _, _) = http(&fake, "POST", &cb, tok, &[], Some(json!({"type": 6}))).await;
+    assert_eq!(s, 204);
+    assert_eq!(h.acknowledged(Duration::from_secs(1)).await, Some(6));
+    let edit = format!("/api/v10/webhooks/{app}/{token}/messages/@original");
+    let (s, _, _) = http(
+        &fake,
+        "PATCH",
+        &edit,
+        tok,
+        &[],
+        Some(json!({"content": "Approved", "components": []})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let r = h.reply(Duration::from_secs(1)).await.expect("edit");
+    assert_eq!(
+        (r.kind, r.source, r.message_id, r.content.as_deref()),
+        (
+            6,
+            crate::ReplySource::EditOriginal,
+            Some(panel),
+            Some("Approved")
+        )
+    );
+    assert_eq!(
+        fake.channel_messages(g.admin_channel)[0]["content"],
+        "Approved"
+    );
+    let Event::MessageUpdate(up) = wire.expect("MESSAGE_UPDATE") else {
+        panic!()
+    };
+    assert_eq!(up.id.get(), panel);
+}
+
+#[tokio::test]
+async fn outage_guilds_stay_unavailable_for_new_sessions() {
+    let fake = FakeDiscord::start().await;
+    let g = fake.add_guild("Down");
+    fake.guild_outage(g.id);
+    let mut wire = Wire::open(&fake);
+    wire.identify();
+    let kinds: Vec<Value> = wire.drain().iter().map(|f| f["t"].clone()).collect();
+    assert_eq!(kinds, vec![json!("READY")]);
+    fake.guild_restore(g.id);
+    let Event::GuildCreate(gc) = wire.expect("GUILD_CREATE") else {
+        panic!()
+    };
+    assert_eq!(gc.guild.id.get(), g.id);
+}

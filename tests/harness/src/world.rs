@@ -134,6 +134,9 @@ pub(crate) struct GuildRec {
     /// False once the bot was removed (`remove_bot`): REST then answers 404/403 and the
     /// guild is no longer part of READY.
     pub bot_present: bool,
+    /// During `guild_outage`: a new session gets the guild as unavailable in READY but
+    /// no GUILD_CREATE until `guild_restore`, as during a Discord outage.
+    pub outage: bool,
 }
 
 #[derive(Debug)]
