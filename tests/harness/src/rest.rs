@@ -254,6 +254,10 @@ fn route(fake: &FakeDiscord, st: &mut FakeState, r: &Req<'_>) -> Answer {
             _ => Answer::error(404, 10004),
         },
         ("POST", ["users", "@me", "channels"]) => create_dm(st, r.body),
+        ("GET", ["users", u]) => match id(u).filter(|u| st.world.users.contains_key(u)) {
+            Some(u) => Answer::ok(payloads::user_by_id(&st.world, u)),
+            None => Answer::error(404, 10013),
+        },
         (_, ["channels", c, rest @ ..]) => match id(c) {
             Some(c) => channel_route(st, c, r, rest),
             None => Answer::error(404, 10003),
@@ -336,6 +340,37 @@ fn guild_route(st: &mut FakeState, g: u64, r: &Req<'_>, rest: &[&str]) -> Answer
         ("GET", []) => {
             let guild = &st.world.guilds[&g];
             Answer::ok(payloads::guild(guild))
+        }
+        ("POST", ["roles"]) => {
+            let bot = st.world.bot_user_id;
+            if st.world.member_permissions(g, bot).unwrap_or(0) & perm::MANAGE_ROLES == 0 {
+                return Answer::error(403, 50013);
+            }
+            let rid = st.world.next_id();
+            let role = crate::world::RoleRec {
+                id: rid,
+                name: r.body["name"].as_str().unwrap_or("new role").to_string(),
+                permissions: r.body["permissions"]
+                    .as_str()
+                    .and_then(id)
+                    .unwrap_or(perm::EVERYONE_DEFAULT),
+                // New roles are created just above @everyone, as on Discord.
+                position: 1,
+                managed: false,
+                bot_id: None,
+            };
+            let json_role = payloads::role(&role);
+            st.world
+                .guilds
+                .get_mut(&g)
+                .expect("visible guild")
+                .roles
+                .insert(rid, role);
+            st.gateway.emit(
+                "GUILD_ROLE_CREATE",
+                json!({"guild_id": g.to_string(), "role": json_role}),
+            );
+            Answer::ok(json_role)
         }
         ("GET", ["roles"]) => {
             let roles = st.world.guilds[&g]
@@ -654,6 +689,60 @@ fn channel_route(st: &mut FakeState, c: u64, r: &Req<'_>, rest: &[&str]) -> Answ
             };
             let msg = post_message(st, c, st.world.bot_user_id, r.body, kind, None);
             Answer::ok(msg)
+        }
+        ("GET", ["messages"]) => {
+            if perms & perm::READ_MESSAGE_HISTORY == 0 {
+                return Answer::ok(json!([]));
+            }
+            let limit = r
+                .q("limit")
+                .and_then(|l| l.parse::<usize>().ok())
+                .unwrap_or(50)
+                .clamp(1, 100);
+            let before = r.q("before").and_then(id).unwrap_or(u64::MAX);
+            let after = r.q("after").and_then(id).unwrap_or(0);
+            // Newest first, as Discord returns them.
+            let list = st
+                .world
+                .channel_messages
+                .get(&c)
+                .into_iter()
+                .flatten()
+                .rev()
+                .filter(|m| **m < before && **m > after)
+                .filter_map(|m| st.world.messages.get(m).cloned())
+                .take(limit)
+                .collect();
+            Answer::ok(Value::Array(list))
+        }
+        ("POST", ["messages", "bulk-delete"]) => {
+            if perms & perm::MANAGE_MESSAGES == 0 {
+                return Answer::error(403, 50013);
+            }
+            let ids: Vec<u64> = r.body["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().and_then(id))
+                .collect();
+            if !(2..=100).contains(&ids.len()) {
+                return Answer::error(400, 50035);
+            }
+            for m in &ids {
+                st.world.messages.remove(m);
+            }
+            if let Some(list) = st.world.channel_messages.get_mut(&c) {
+                list.retain(|x| !ids.contains(x));
+            }
+            let mut payload = json!({
+                "ids": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+                "channel_id": c.to_string(),
+            });
+            if let Some(g) = ch.guild_id {
+                payload["guild_id"] = json!(g.to_string());
+            }
+            st.gateway.emit("MESSAGE_DELETE_BULK", payload);
+            Answer::no_content()
         }
         ("GET", ["messages", m]) => match id(m).and_then(|m| message_in(st, c, m)) {
             Some(msg) => Answer::ok(msg),

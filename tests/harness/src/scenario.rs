@@ -695,7 +695,14 @@ pub(crate) fn callback(
         interaction["response_message_id"] = msg["id"].clone();
         interaction["response_message_loading"] = json!(flags_of(msg) & LOADING != 0);
         interaction["response_message_ephemeral"] = json!(flags_of(msg) & EPHEMERAL != 0);
-        out.insert("resource".into(), json!({"type": kind, "message": msg}));
+        // Discord documents `resource.message` only for types 4 and 7; a deferral only
+        // reports the loading message in `interaction`.
+        if matches!(
+            kind,
+            callback_type::CHANNEL_MESSAGE_WITH_SOURCE | callback_type::UPDATE_MESSAGE
+        ) {
+            out.insert("resource".into(), json!({"type": kind, "message": msg}));
+        }
     }
     out.insert("interaction".into(), interaction);
     Answer::ok(Value::Object(out))
