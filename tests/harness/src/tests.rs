@@ -990,3 +990,78 @@ async fn outage_guilds_stay_unavailable_for_new_sessions() {
     };
     assert_eq!(gc.guild.id.get(), g.id);
 }
+
+#[tokio::test]
+async fn message_history_bulk_delete_users_and_role_create() {
+    let (fake, g, mut wire) = connected_fake().await;
+    let tok = Some(fake.token());
+    let ch = g.general_channel;
+    let ids: Vec<u64> = (0..3)
+        .map(|i| fake.post_message(g.id, ch, g.owner_id, &format!("m{i}")))
+        .collect();
+    let (s, _, b) = http(
+        &fake,
+        "GET",
+        &format!("/api/v10/channels/{ch}/messages?&limit=2"),
+        tok,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let list: Vec<Message> = serde_json::from_value(b.expect("list")).expect("messages");
+    assert_eq!(
+        list.iter().map(|m| m.id.get()).collect::<Vec<_>>(),
+        vec![ids[2], ids[1]],
+        "newest first"
+    );
+    let body = json!({"messages": [ids[0].to_string(), ids[1].to_string()]});
+    let (s, _, _) = http(
+        &fake,
+        "POST",
+        &format!("/api/v10/channels/{ch}/messages/bulk-delete"),
+        tok,
+        &[],
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, _, b) = http(
+        &fake,
+        "GET",
+        &format!("/api/v10/users/{}", g.owner_id),
+        tok,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let _: serenity::all::User = serde_json::from_value(b.expect("user")).expect("user model");
+    let (s, _, b) = http(
+        &fake,
+        "POST",
+        &format!("/api/v10/guilds/{}/roles", g.id),
+        tok,
+        &[],
+        Some(json!({"name": "Muted", "permissions": "0"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let role: Role = serde_json::from_value(b.expect("role")).expect("role model");
+    assert_eq!(role.name, "Muted");
+    let frames: Vec<Value> = wire.drain().into_iter().filter(|f| f["op"] == 0).collect();
+    let kinds: Vec<&str> = frames.iter().filter_map(|f| f["t"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "MESSAGE_CREATE",
+            "MESSAGE_CREATE",
+            "MESSAGE_CREATE",
+            "MESSAGE_DELETE_BULK",
+            "GUILD_ROLE_CREATE"
+        ]
+    );
+    for f in frames {
+        parse_dispatch(f);
+    }
+}
