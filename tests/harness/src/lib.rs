@@ -552,6 +552,54 @@ impl FakeDiscord {
         })
     }
 
+    /// Change a role's permissions (e.g. take MANAGE_ROLES from the bot's role) and send
+    /// GUILD_ROLE_UPDATE.
+    pub fn set_role_permissions(&self, guild: u64, role: u64, permissions: u64) {
+        self.update_role(guild, role, |r| r.permissions = permissions);
+    }
+
+    /// Move a role in the hierarchy and send GUILD_ROLE_UPDATE.
+    pub fn set_role_position(&self, guild: u64, role: u64, position: i64) {
+        self.update_role(guild, role, |r| r.position = position);
+    }
+
+    fn update_role(&self, guild: u64, role: u64, change: impl FnOnce(&mut RoleRec)) {
+        self.mutate(|st| {
+            let r = st
+                .world
+                .guilds
+                .get_mut(&guild)
+                .and_then(|g| g.roles.get_mut(&role))
+                .unwrap_or_else(|| panic!("unknown role {role} in guild {guild}"));
+            change(r);
+            let payload = json!({"guild_id": guild.to_string(), "role": payloads::role(r)});
+            st.gateway.emit("GUILD_ROLE_UPDATE", payload);
+        })
+    }
+
+    /// Replace a member's roles as a human moderator would, and send
+    /// GUILD_MEMBER_UPDATE.
+    pub fn set_member_roles(&self, guild: u64, user: u64, roles: &[u64]) {
+        self.mutate(|st| {
+            let m = st
+                .world
+                .guilds
+                .get_mut(&guild)
+                .and_then(|g| g.members.get_mut(&user))
+                .unwrap_or_else(|| panic!("user {user} is not a member of guild {guild}"));
+            m.roles = roles.to_vec();
+            let m = m.clone();
+            let payload = payloads::member_event(&st.world, guild, &m);
+            st.gateway.emit("GUILD_MEMBER_UPDATE", payload);
+        })
+    }
+
+    /// A member's computed guild permissions (what interactions carry), or `None` if
+    /// they are not a member.
+    pub fn member_permissions(&self, guild: u64, user: u64) -> Option<u64> {
+        self.lock().world.member_permissions(guild, user)
+    }
+
     /// A member's role ids, or `None` if they are not a member.
     pub fn member_roles(&self, guild: u64, user: u64) -> Option<Vec<u64>> {
         let st = self.lock();

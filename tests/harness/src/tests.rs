@@ -1065,3 +1065,41 @@ async fn message_history_bulk_delete_users_and_role_create() {
         parse_dispatch(f);
     }
 }
+
+#[tokio::test]
+async fn role_and_member_updates_from_humans() {
+    let (fake, g, mut wire) = connected_fake().await;
+    let alice = fake.add_user("alice");
+    fake.add_member(g.id, alice, &[]);
+    let staff = fake.add_role(g.id, "Staff", crate::perm::KICK_MEMBERS, 10);
+    let _ = wire.drain();
+    fake.set_member_roles(g.id, alice, &[staff]);
+    let Event::GuildMemberUpdate(up) = wire.expect("GUILD_MEMBER_UPDATE") else {
+        panic!()
+    };
+    assert_eq!(up.roles.len(), 1);
+    let perms = fake.member_permissions(g.id, alice).expect("member");
+    assert!(perms & crate::perm::KICK_MEMBERS != 0 && perms & crate::perm::VIEW_CHANNEL != 0);
+
+    // Taking MANAGE_ROLES away from the bot makes role changes fail with 50013.
+    fake.set_role_permissions(
+        g.id,
+        g.bot_role,
+        crate::perm::SEND_MESSAGES | crate::perm::VIEW_CHANNEL,
+    );
+    let Event::GuildRoleUpdate(ru) = wire.expect("GUILD_ROLE_UPDATE") else {
+        panic!()
+    };
+    assert!(!ru.role.permissions.manage_roles());
+    let path = format!("/api/v10/guilds/{}/members/{alice}/roles/{staff}", g.id);
+    let (s, _, _) = http(&fake, "DELETE", &path, Some(fake.token()), &[], None).await;
+    assert_eq!(s, 403);
+
+    fake.set_role_permissions(g.id, g.bot_role, crate::perm::BOT_ROLE);
+    fake.set_role_position(g.id, staff, 70);
+    let (s, _, _) = http(&fake, "DELETE", &path, Some(fake.token()), &[], None).await;
+    assert_eq!(s, 403, "Staff now outranks the bot");
+    fake.set_role_position(g.id, staff, 10);
+    let (s, _, _) = http(&fake, "DELETE", &path, Some(fake.token()), &[], None).await;
+    assert_eq!(s, 204);
+}
