@@ -254,6 +254,19 @@ fn route(fake: &FakeDiscord, st: &mut FakeState, r: &Req<'_>) -> Answer {
             _ => Answer::error(404, 10004),
         },
         ("POST", ["users", "@me", "channels"]) => create_dm(st, r.body),
+        ("DELETE", ["users", "@me", "guilds", g]) => match id(g) {
+            Some(g) if st.world.visible_guild(g).is_some() => {
+                let bot = st.world.bot_user_id;
+                if let Some(guild) = st.world.guilds.get_mut(&g) {
+                    guild.bot_present = false;
+                    guild.members.remove(&bot);
+                }
+                st.gateway
+                    .emit("GUILD_DELETE", json!({"id": g.to_string()}));
+                Answer::no_content()
+            }
+            _ => Answer::error(404, 10004),
+        },
         ("GET", ["users", u]) => match id(u).filter(|u| st.world.users.contains_key(u)) {
             Some(u) => Answer::ok(payloads::user_by_id(&st.world, u)),
             None => Answer::error(404, 10013),

@@ -310,7 +310,9 @@ impl InteractionHandle {
 }
 
 impl FakeDiscord {
-    /// `user` runs a slash command in `channel`. `data.id` is the id the bot's bulk
+    /// `user` runs a slash command in `channel` (call after `wait_until_connected`: an
+    /// interaction emitted with no session is buffered only for sessions that exist).
+    /// `data.id` is the id the bot's bulk
     /// overwrite got for that name (guild commands first, then global); an unregistered
     /// name gets a fresh id, which is what a stale client would send.
     pub fn run_command(
@@ -531,6 +533,14 @@ fn dispatch(
             replies: Vec::new(),
         },
     );
+    if !st.gateway.stats().connected {
+        // Discord would not deliver this either; say so, since the symptom in a test is
+        // only a `reply()` timeout much later.
+        eprintln!(
+            "guildops-harness: INTERACTION_CREATE {id} emitted with no gateway session \
+             connected; call wait_until_connected first"
+        );
+    }
     st.gateway.emit("INTERACTION_CREATE", payload);
     id
 }
