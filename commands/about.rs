@@ -9,7 +9,9 @@ use super::{CommandError, Context};
 /// What guildops is, its version and uptime, and this server's set-up
 #[poise::command(slash_command, guild_only)]
 pub async fn about(ctx: Context<'_>) -> Result<(), CommandError> {
-    let guild_id = ctx.guild_id().ok_or_else(|| CommandError::User("This command only works inside a server.".into()))?;
+    let guild_id = ctx
+        .guild_id()
+        .ok_or_else(|| CommandError::User("This command only works inside a server.".into()))?;
     let (community, settings) = community::settings(&ctx.data().pool, guild_id).await?;
     let uptime = ctx.data().status.started_at.elapsed();
     let mut text = format!(
@@ -20,7 +22,8 @@ pub async fn about(ctx: Context<'_>) -> Result<(), CommandError> {
         community.slug,
     );
     text.push_str(&configured_summary(&settings));
-    ctx.send(poise::CreateReply::default().content(text)).await?;
+    ctx.send(poise::CreateReply::default().content(text))
+        .await?;
     Ok(())
 }
 
@@ -73,7 +76,10 @@ mod tests {
     #[test]
     fn summary_says_what_is_missing() {
         assert!(configured_summary(&Settings::default()).contains("/setup"));
-        let s = Settings { mod_log_channel: Some(serenity::all::ChannelId::new(1)), ..Default::default() };
+        let s = Settings {
+            mod_log_channel: Some(serenity::all::ChannelId::new(1)),
+            ..Default::default()
+        };
         assert_eq!(configured_summary(&s), "Configured: mod-log channel");
     }
 }

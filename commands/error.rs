@@ -18,7 +18,11 @@ pub enum CommandError {
 
 impl From<community::Error> for CommandError {
     fn from(e: community::Error) -> Self {
-        if e.is_user_error() { CommandError::User(e.to_string()) } else { CommandError::Internal(e.into()) }
+        if e.is_user_error() {
+            CommandError::User(e.to_string())
+        } else {
+            CommandError::Internal(e.into())
+        }
     }
 }
 
@@ -42,27 +46,53 @@ pub async fn on_error(error: FrameworkError<'_, App, CommandError>) {
     metrics::counter!("guildops_commands_total", "command" => command.clone(), "outcome" => outcome(&error))
         .increment(1);
     let text = match error {
-        FrameworkError::Command { error: CommandError::User(text), .. } => text,
-        FrameworkError::Command { error: CommandError::Internal(e), .. } => internal(ctx, &command, &e),
-        FrameworkError::MissingUserPermissions { missing_permissions: Some(p), .. } => {
-            format!("You need the **{}** permission to use `/{command}`.", p.get_permission_names().join(", "))
+        FrameworkError::Command {
+            error: CommandError::User(text),
+            ..
+        } => text,
+        FrameworkError::Command {
+            error: CommandError::Internal(e),
+            ..
+        } => internal(ctx, &command, &e),
+        FrameworkError::MissingUserPermissions {
+            missing_permissions: Some(p),
+            ..
+        } => {
+            format!(
+                "You need the **{}** permission to use `/{command}`.",
+                permission_names(p)
+            )
         }
-        FrameworkError::MissingUserPermissions { missing_permissions: None, .. } => {
+        FrameworkError::MissingUserPermissions {
+            missing_permissions: None,
+            ..
+        } => {
             format!("I couldn't confirm your permissions for `/{command}`; please try again.")
         }
-        FrameworkError::MissingBotPermissions { missing_permissions, .. } => format!(
+        FrameworkError::MissingBotPermissions {
+            missing_permissions,
+            ..
+        } => format!(
             "I'm missing the **{}** permission here; ask an admin to grant it to my role.",
-            missing_permissions.get_permission_names().join(", ")
+            permission_names(missing_permissions)
         ),
         FrameworkError::GuildOnly { .. } => "This command only works inside a server.".into(),
         FrameworkError::ArgumentParse { input, error, .. } => match input {
             Some(input) => format!("I couldn't understand `{input}`: {error}."),
             None => format!("I couldn't read that command's options: {error}."),
         },
-        FrameworkError::CommandCheckFailed { error: Some(CommandError::User(text)), .. } => text,
+        FrameworkError::CommandCheckFailed {
+            error: Some(CommandError::User(text)),
+            ..
+        } => text,
         FrameworkError::CommandCheckFailed { .. } => "You can't use this command here.".into(),
-        FrameworkError::CooldownHit { remaining_cooldown, .. } => {
-            format!("Slow down: try again in {} seconds.", remaining_cooldown.as_secs().max(1))
+        FrameworkError::CooldownHit {
+            remaining_cooldown, ..
+        } => {
+            format!(
+                "Slow down: try again in {} seconds.",
+                remaining_cooldown.as_secs().max(1)
+            )
         }
         other => {
             if let Err(e) = poise::builtins::on_error(other).await {
@@ -77,17 +107,38 @@ pub async fn on_error(error: FrameworkError<'_, App, CommandError>) {
     }
 }
 
+/// Permission names as Discord's UI shows them (serenity uses the API's older names).
+fn permission_names(permissions: serenity::all::Permissions) -> String {
+    permissions
+        .iter()
+        .map(|p| match p {
+            p if p == serenity::all::Permissions::MANAGE_GUILD => "Manage Server".to_owned(),
+            p if p == serenity::all::Permissions::MODERATE_MEMBERS => "Timeout Members".to_owned(),
+            p => p.get_permission_names().join(", "),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn outcome(error: &FrameworkError<'_, App, CommandError>) -> &'static str {
     match error {
-        FrameworkError::Command { error: CommandError::Internal(_), .. } => "internal_error",
+        FrameworkError::Command {
+            error: CommandError::Internal(_),
+            ..
+        } => "internal_error",
         FrameworkError::Command { .. } => "user_error",
-        FrameworkError::MissingUserPermissions { .. } | FrameworkError::CommandCheckFailed { .. } => "refused",
+        FrameworkError::MissingUserPermissions { .. }
+        | FrameworkError::CommandCheckFailed { .. } => "refused",
         _ => "rejected",
     }
 }
 
 /// Logs the failure once with its context and returns the apology the person sees.
-fn internal(ctx: poise::Context<'_, App, CommandError>, command: &str, error: &anyhow::Error) -> String {
+fn internal(
+    ctx: poise::Context<'_, App, CommandError>,
+    command: &str,
+    error: &anyhow::Error,
+) -> String {
     let error_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     tracing::error!(
         error.id = %error_id,
@@ -97,5 +148,7 @@ fn internal(ctx: poise::Context<'_, App, CommandError>, command: &str, error: &a
         error = ?error,
         "command failed"
     );
-    format!("Sorry, something went wrong on my side. If it keeps happening, give the server's admins this error id: `{error_id}`.")
+    format!(
+        "Sorry, something went wrong on my side. If it keeps happening, give the server's admins this error id: `{error_id}`."
+    )
 }

@@ -34,7 +34,11 @@ async fn channels(
     #[channel_types("Text")]
     mod_log: Option<ChannelId>,
 ) -> Result<(), CommandError> {
-    let change = SettingsChange { admin_channel: admin, mod_log_channel: mod_log, ..Default::default() };
+    let change = SettingsChange {
+        admin_channel: admin,
+        mod_log_channel: mod_log,
+        ..Default::default()
+    };
     apply(ctx, change).await
 }
 
@@ -54,8 +58,14 @@ async fn moderators(
     #[description = "The moderator role"] role: RoleId,
 ) -> Result<(), CommandError> {
     let change = match action {
-        RoleAction::Add => SettingsChange { add_moderator_role: Some(role), ..Default::default() },
-        RoleAction::Remove => SettingsChange { remove_moderator_role: Some(role), ..Default::default() },
+        RoleAction::Add => SettingsChange {
+            add_moderator_role: Some(role),
+            ..Default::default()
+        },
+        RoleAction::Remove => SettingsChange {
+            remove_moderator_role: Some(role),
+            ..Default::default()
+        },
     };
     apply(ctx, change).await
 }
@@ -89,28 +99,43 @@ async fn show(ctx: Context<'_>) -> Result<(), CommandError> {
     let guild_id = guild(ctx)?;
     let (community, settings) = community::settings(&ctx.data().pool, guild_id).await?;
     let text = format!("**Setup for {}**\n{}", community.name, render(&settings));
-    ctx.send(poise::CreateReply::default().content(text).ephemeral(true)).await?;
+    ctx.send(poise::CreateReply::default().content(text).ephemeral(true))
+        .await?;
     Ok(())
 }
 
 async fn apply(ctx: Context<'_>, change: SettingsChange) -> Result<(), CommandError> {
     let guild_id = guild(ctx)?;
-    let settings = community::update_settings(&ctx.data().pool, guild_id, ctx.author().id, change).await?;
+    let settings =
+        community::update_settings(&ctx.data().pool, guild_id, ctx.author().id, change).await?;
     let text = format!("Saved. Your setup is now:\n{}", render(&settings));
-    ctx.send(poise::CreateReply::default().content(text).ephemeral(true)).await?;
+    ctx.send(poise::CreateReply::default().content(text).ephemeral(true))
+        .await?;
     Ok(())
 }
 
 fn guild(ctx: Context<'_>) -> Result<serenity::all::GuildId, CommandError> {
-    ctx.guild_id().ok_or_else(|| CommandError::User("This command only works inside a server.".into()))
+    ctx.guild_id()
+        .ok_or_else(|| CommandError::User("This command only works inside a server.".into()))
 }
 
 fn render(s: &Settings) -> String {
-    let channel = |c: Option<ChannelId>| c.map_or("not set".to_owned(), |c| c.mention().to_string());
+    let channel =
+        |c: Option<ChannelId>| c.map_or("not set".to_owned(), |c| c.mention().to_string());
     let roles = |r: &[RoleId]| {
-        if r.is_empty() { "none".to_owned() } else { r.iter().map(|r| r.mention().to_string()).collect::<Vec<_>>().join(" ") }
+        if r.is_empty() {
+            "none".to_owned()
+        } else {
+            r.iter()
+                .map(|r| r.mention().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
     };
-    let text = |t: &Option<String>| t.as_deref().map_or("not set".to_owned(), |t| format!("“{t}”"));
+    let text = |t: &Option<String>| {
+        t.as_deref()
+            .map_or("not set".to_owned(), |t| format!("“{t}”"))
+    };
     let mut out = String::new();
     let _ = writeln!(out, "Admin channel: {}", channel(s.admin_channel));
     let _ = writeln!(out, "Mod-log channel: {}", channel(s.mod_log_channel));

@@ -26,7 +26,10 @@ pub struct Status {
 
 impl Status {
     pub fn new() -> Self {
-        Self { started_at: Instant::now(), gateway_connected: AtomicBool::new(false) }
+        Self {
+            started_at: Instant::now(),
+            gateway_connected: AtomicBool::new(false),
+        }
     }
 
     pub fn set_gateway_connected(&self, connected: bool) {
@@ -46,6 +49,10 @@ impl Default for Status {
 
 impl App {
     pub fn new(pool: PgPool, config: Config) -> Self {
-        Self { pool, config: Arc::new(config), status: Arc::new(Status::new()) }
+        Self {
+            pool,
+            config: Arc::new(config),
+            status: Arc::new(Status::new()),
+        }
     }
 }

@@ -12,7 +12,11 @@ use crate::db::Database;
 use crate::discord::permissions;
 
 #[derive(Debug, Parser)]
-#[command(name = "guildops", version, about = "A community-operations bot for Discord")]
+#[command(
+    name = "guildops",
+    version,
+    about = "A community-operations bot for Discord"
+)]
 pub struct Cli {
     /// Configuration file (overridden by GUILDOPS_* environment variables)
     #[arg(long, short, global = true, value_name = "PATH")]
@@ -66,7 +70,10 @@ async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
 /// SIGTERM (orchestrators) or SIGINT (Ctrl-C).
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM received"),
@@ -84,21 +91,30 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     let result = database.migrate().await;
     database.close().await?;
     result?;
-    println!("database is up to date ({} migrations)", crate::db::MIGRATOR.iter().count());
+    println!(
+        "database is up to date ({} migrations)",
+        crate::db::MIGRATOR.iter().count()
+    );
     Ok(())
 }
 
 fn check_config(config: &Config, env: &[(String, String)]) -> anyhow::Result<()> {
     println!("{}", config.redacted_toml());
     let secrets = Secrets::from_env(env);
-    let state = if secrets.is_ok() { "set (redacted)" } else { "MISSING" };
+    let state = if secrets.is_ok() {
+        "set (redacted)"
+    } else {
+        "MISSING"
+    };
     println!("# secrets (environment only)\n# {DISCORD_TOKEN_VAR}: {state}");
     secrets?;
     Ok(())
 }
 
 fn invite_url(config: &Config, env: &[(String, String)]) -> anyhow::Result<()> {
-    let from_token = Secrets::from_env(env).ok().and_then(|s| permissions::application_id_from_token(s.discord_token()));
+    let from_token = Secrets::from_env(env)
+        .ok()
+        .and_then(|s| permissions::application_id_from_token(s.discord_token()));
     let id = config
         .discord
         .application_id

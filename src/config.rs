@@ -89,19 +89,25 @@ pub enum LogFormat {
     Json,
 }
 
-
 impl Default for DaemonConfig {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("data"), shutdown_grace_secs: 20 }
+        Self {
+            data_dir: PathBuf::from("data"),
+            shutdown_grace_secs: 20,
+        }
     }
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: None, max_connections: 10, connect_timeout_secs: 10, postgres_bin_dir: None }
+        Self {
+            url: None,
+            max_connections: 10,
+            connect_timeout_secs: 10,
+            postgres_bin_dir: None,
+        }
     }
 }
-
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -115,7 +121,10 @@ impl Default for HttpConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { filter: "info".into(), format: LogFormat::Pretty }
+        Self {
+            filter: "info".into(),
+            format: LogFormat::Pretty,
+        }
     }
 }
 
@@ -127,7 +136,9 @@ pub struct Secrets {
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secrets").field("discord_token", &"[redacted]").finish()
+        f.debug_struct("Secrets")
+            .field("discord_token", &"[redacted]")
+            .finish()
     }
 }
 
@@ -136,8 +147,13 @@ pub enum ConfigError {
     #[error("configuration error: {0}")]
     Invalid(String),
     #[error("cannot read configuration file {path}: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
-    #[error("missing secret {0}: set it in the environment (secrets are never read from config.toml)")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "missing secret {0}: set it in the environment (secrets are never read from config.toml)"
+    )]
     MissingSecret(&'static str),
 }
 
@@ -153,44 +169,59 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if path.exists() {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Unreadable { path: path.into(), source })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+                        path: path.into(),
+                        source,
+                    })?;
                 figment = figment.merge(Toml::string(&text));
             } else if file_required {
                 let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-                return Err(ConfigError::Unreadable { path: path.into(), source });
+                return Err(ConfigError::Unreadable {
+                    path: path.into(),
+                    source,
+                });
             }
         }
         figment = figment.merge(Serialized::defaults(env_overrides(env)));
-        let config: Config = figment.extract().map_err(|e| ConfigError::Invalid(one_line(e)))?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(one_line(e)))?;
         config.validate()?;
         Ok(config)
     }
 
     /// Parses a TOML document on top of the defaults (used by tests and `check-config`).
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let figment = Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
-        let config: Config = figment.extract().map_err(|e| ConfigError::Invalid(one_line(e)))?;
+        let figment =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(one_line(e)))?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         if let Some(base) = &self.discord.api_base
-            && !(base.starts_with("http://") || base.starts_with("https://")) {
-                return Err(ConfigError::Invalid(format!(
-                    "discord.api_base must start with http:// or https://, got {base:?}"
-                )));
-            }
+            && !(base.starts_with("http://") || base.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "discord.api_base must start with http:// or https://, got {base:?}"
+            )));
+        }
         if let Some(url) = &self.database.url
-            && !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(ConfigError::Invalid(
-                    "database.url must be a postgres:// URL (leave it unset for the embedded database)"
-                        .into(),
-                ));
-            }
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(
+                "database.url must be a postgres:// URL (leave it unset for the embedded database)"
+                    .into(),
+            ));
+        }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::Invalid("database.max_connections must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "database.max_connections must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -208,7 +239,9 @@ impl Secrets {
         let token = lookup(env, DISCORD_TOKEN_VAR)
             .filter(|v| !v.trim().is_empty())
             .ok_or(ConfigError::MissingSecret(DISCORD_TOKEN_VAR))?;
-        Ok(Secrets { discord_token: SecretString::from(token.trim().to_owned()) })
+        Ok(Secrets {
+            discord_token: SecretString::from(token.trim().to_owned()),
+        })
     }
 
     pub fn discord_token(&self) -> &str {
@@ -224,7 +257,9 @@ fn lookup(env: &[(String, String)], name: &str) -> Option<String> {
 fn env_overrides(env: &[(String, String)]) -> Dict {
     let mut dict = Dict::new();
     for (key, raw) in env {
-        let Some(rest) = key.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         if SECRET_VARS.contains(&key.as_str()) || rest.is_empty() {
             continue;
         }
@@ -250,12 +285,20 @@ fn merge_dicts(mut into: Dict, from: Dict) -> Dict {
 
 /// figment errors can span lines (one per nested error); start-up prints one line.
 fn one_line(error: figment::Error) -> String {
-    error.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+    error
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.into() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.into() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.into();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.into();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
         None => url.into(),
@@ -267,7 +310,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -275,7 +321,10 @@ mod tests {
         let config = Config::load(
             None,
             false,
-            &env(&[("GUILDOPS_HTTP__BIND", "127.0.0.1:9999"), ("GUILDOPS_DATABASE__MAX_CONNECTIONS", "3")]),
+            &env(&[
+                ("GUILDOPS_HTTP__BIND", "127.0.0.1:9999"),
+                ("GUILDOPS_DATABASE__MAX_CONNECTIONS", "3"),
+            ]),
         )
         .expect("valid");
         assert_eq!(config.http.bind.port(), 9999);
@@ -312,8 +361,13 @@ mod tests {
 
     #[test]
     fn shipped_config_file_parses_and_matches_the_defaults() {
-        let shipped = Config::from_toml(include_str!("../config.toml")).expect("config.toml is valid");
-        assert_eq!(shipped, Config::default(), "config.toml documents the defaults");
+        let shipped =
+            Config::from_toml(include_str!("../config.toml")).expect("config.toml is valid");
+        assert_eq!(
+            shipped,
+            Config::default(),
+            "config.toml documents the defaults"
+        );
     }
 
     #[test]
@@ -321,6 +375,9 @@ mod tests {
         let config = Config::from_toml("[database]\nurl = \"postgres://app:hunter2@db:5432/x\"\n")
             .expect("valid");
         let shown = config.redacted_toml();
-        assert!(!shown.contains("hunter2") && shown.contains("[redacted]"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("[redacted]"),
+            "{shown}"
+        );
     }
 }

@@ -24,7 +24,10 @@ pub enum StartupError {
     #[error(transparent)]
     Discord(#[from] StartError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start the Discord client: {0}")]
     Client(#[from] serenity::Error),
 }
@@ -61,7 +64,11 @@ impl Daemon {
             return Err((e.into(), database));
         }
         let http = discord::http_client(&config.discord, secrets.discord_token());
-        let base = config.discord.api_base.clone().unwrap_or_else(|| "https://discord.com".into());
+        let base = config
+            .discord
+            .api_base
+            .clone()
+            .unwrap_or_else(|| "https://discord.com".into());
         let me = match discord::verify_token(&http, &base).await {
             Ok(me) => me,
             Err(e) => return Err((e.into(), database)),
@@ -83,7 +90,12 @@ impl Daemon {
         tracing::info!(bot.id = %me.id, bot.name = %me.name, %http_addr, "guildops started");
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(client, listener, app.clone(), database, stop.clone()));
-        Ok(Daemon { http_addr, app, stop, task })
+        Ok(Daemon {
+            http_addr,
+            app,
+            stop,
+            task,
+        })
     }
 
     /// Asks everything to stop and waits for it.
@@ -139,10 +151,12 @@ fn framework(app: App) -> poise::Framework<App, CommandError> {
         on_error: |error| Box::pin(commands::error::on_error(error)),
         pre_command: |ctx| Box::pin(async move { ctx.set_invocation_data(Instant::now()).await }),
         post_command: |ctx| Box::pin(record_success(ctx)),
-        event_handler: |ctx, event| Box::pin(async move {
-            discord::events::handle(ctx.user_data, event).await;
-            Ok(())
-        }),
+        event_handler: |ctx, event| {
+            Box::pin(async move {
+                discord::events::handle(ctx.user_data, event).await;
+                Ok(())
+            })
+        },
         initialize_owners: false,
         ..Default::default()
     };
@@ -150,7 +164,12 @@ fn framework(app: App) -> poise::Framework<App, CommandError> {
         .options(options)
         .setup(move |ctx, _ready, framework| {
             Box::pin(async move {
-                register_commands(ctx, &framework.options().commands, app.config.discord.dev_guild_id).await;
+                register_commands(
+                    ctx,
+                    &framework.options().commands,
+                    app.config.discord.dev_guild_id,
+                )
+                .await;
                 Ok(app)
             })
         })
@@ -159,13 +178,21 @@ fn framework(app: App) -> poise::Framework<App, CommandError> {
 
 /// Bulk overwrite: the registered set always equals `commands::all()`. A failure is
 /// logged, not fatal: the previous registration keeps working.
-async fn register_commands(ctx: &serenity::all::Context, commands: &[commands::Command], dev_guild: Option<u64>) {
+async fn register_commands(
+    ctx: &serenity::all::Context,
+    commands: &[commands::Command],
+    dev_guild: Option<u64>,
+) {
     let result = match dev_guild {
         Some(guild) => poise::builtins::register_in_guild(ctx, commands, GuildId::new(guild)).await,
         None => poise::builtins::register_globally(ctx, commands).await,
     };
     match result {
-        Ok(()) => tracing::info!(count = commands.len(), guild = dev_guild, "slash commands registered"),
+        Ok(()) => tracing::info!(
+            count = commands.len(),
+            guild = dev_guild,
+            "slash commands registered"
+        ),
         Err(e) => tracing::error!(error = %e, "slash command registration failed"),
     }
 }
@@ -176,5 +203,6 @@ async fn record_success(ctx: commands::Context<'_>) {
         metrics::histogram!("guildops_command_duration_seconds", "command" => command.clone())
             .record(started.elapsed().as_secs_f64());
     }
-    metrics::counter!("guildops_commands_total", "command" => command, "outcome" => "ok").increment(1);
+    metrics::counter!("guildops_commands_total", "command" => command, "outcome" => "ok")
+        .increment(1);
 }

@@ -43,7 +43,11 @@ fn community_from_row(row: &PgRow) -> Result<Community, sqlx::Error> {
 }
 
 /// The slug itself when free (or already this guild's), else the slug with the guild id.
-pub async fn free_slug(conn: &mut PgConnection, base: &str, guild_id: GuildId) -> Result<String, sqlx::Error> {
+pub async fn free_slug(
+    conn: &mut PgConnection,
+    base: &str,
+    guild_id: GuildId,
+) -> Result<String, sqlx::Error> {
     let taken: bool = sqlx::query_scalar(
         "select exists(select 1 from communities where slug = $1 and discord_guild_id <> $2)",
     )
@@ -51,7 +55,11 @@ pub async fn free_slug(conn: &mut PgConnection, base: &str, guild_id: GuildId) -
     .bind(sf(guild_id.get()))
     .fetch_one(&mut *conn)
     .await?;
-    Ok(if taken { format!("{base}-{}", guild_id.get()) } else { base.to_owned() })
+    Ok(if taken {
+        format!("{base}-{}", guild_id.get())
+    } else {
+        base.to_owned()
+    })
 }
 
 /// Insert-or-refresh keyed on the guild id, so a replayed GUILD_CREATE can never make
@@ -84,7 +92,11 @@ pub async fn upsert_community(
         .await?;
     let outcome = if row.try_get::<bool, _>("inserted")? {
         Provisioned::Created
-    } else if row.try_get::<Option<String>, _>("previous_status")?.as_deref() == Some("inactive") {
+    } else if row
+        .try_get::<Option<String>, _>("previous_status")?
+        .as_deref()
+        == Some("inactive")
+    {
         Provisioned::Reactivated
     } else {
         Provisioned::AlreadyActive
@@ -92,7 +104,10 @@ pub async fn upsert_community(
     Ok((community_from_row(&row)?, outcome))
 }
 
-pub async fn ensure_settings(conn: &mut PgConnection, community_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn ensure_settings(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+) -> Result<(), sqlx::Error> {
     sqlx::query("insert into community_settings (community_id) values ($1) on conflict do nothing")
         .bind(community_id)
         .execute(conn)
@@ -111,7 +126,8 @@ pub async fn upsert_members(
     }
     let ids: Vec<i64> = members.iter().map(|m| sf(m.user_id.get())).collect();
     let bots: Vec<bool> = members.iter().map(|m| m.is_bot).collect();
-    let joined: Vec<Option<chrono::DateTime<chrono::Utc>>> = members.iter().map(|m| m.joined_at).collect();
+    let joined: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+        members.iter().map(|m| m.joined_at).collect();
     // Postgres has no array-of-arrays of varying length, so roles travel as JSON.
     let roles: Vec<serde_json::Value> = members
         .iter()
@@ -148,13 +164,27 @@ pub async fn deactivate(pool: &PgPool, guild_id: GuildId) -> Result<bool, sqlx::
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn find_by_guild(pool: &PgPool, guild_id: GuildId) -> Result<Option<Community>, sqlx::Error> {
-    let sql = concat!("select ", community_columns!(), " from communities where discord_guild_id = $1");
-    let row = sqlx::query(sql).bind(sf(guild_id.get())).fetch_optional(pool).await?;
+pub async fn find_by_guild(
+    pool: &PgPool,
+    guild_id: GuildId,
+) -> Result<Option<Community>, sqlx::Error> {
+    let sql = concat!(
+        "select ",
+        community_columns!(),
+        " from communities where discord_guild_id = $1"
+    );
+    let row = sqlx::query(sql)
+        .bind(sf(guild_id.get()))
+        .fetch_optional(pool)
+        .await?;
     row.as_ref().map(community_from_row).transpose()
 }
 
-pub async fn record_join(pool: &PgPool, community_id: Uuid, member: &MemberSnapshot) -> Result<(), sqlx::Error> {
+pub async fn record_join(
+    pool: &PgPool,
+    community_id: Uuid,
+    member: &MemberSnapshot,
+) -> Result<(), sqlx::Error> {
     let roles: Vec<i64> = member.roles.iter().map(|r| sf(r.get())).collect();
     sqlx::query(
         "insert into community_members (community_id, discord_user_id, is_bot, joined_at, roles)
@@ -173,7 +203,11 @@ pub async fn record_join(pool: &PgPool, community_id: Uuid, member: &MemberSnaps
     Ok(())
 }
 
-pub async fn record_leave(pool: &PgPool, community_id: Uuid, user_id: UserId) -> Result<(), sqlx::Error> {
+pub async fn record_leave(
+    pool: &PgPool,
+    community_id: Uuid,
+    user_id: UserId,
+) -> Result<(), sqlx::Error> {
     // A leave for someone we never saw join (joined before we were invited, in a large
     // guild) still gets a row, so the leave is not lost.
     sqlx::query(
@@ -189,7 +223,11 @@ pub async fn record_leave(pool: &PgPool, community_id: Uuid, user_id: UserId) ->
     Ok(())
 }
 
-pub async fn is_present(pool: &PgPool, community_id: Uuid, user_id: UserId) -> Result<bool, sqlx::Error> {
+pub async fn is_present(
+    pool: &PgPool,
+    community_id: Uuid,
+    user_id: UserId,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "select exists(select 1 from community_members
                        where community_id = $1 and discord_user_id = $2 and left_at is null)",
@@ -202,10 +240,16 @@ pub async fn is_present(pool: &PgPool, community_id: Uuid, user_id: UserId) -> R
 
 fn settings_from_row(row: &PgRow) -> Result<Settings, sqlx::Error> {
     let channel = |name: &str| -> Result<Option<ChannelId>, sqlx::Error> {
-        Ok(row.try_get::<Option<i64>, _>(name)?.map(|id| ChannelId::new(unsf(id))))
+        Ok(row
+            .try_get::<Option<i64>, _>(name)?
+            .map(|id| ChannelId::new(unsf(id))))
     };
     let roles = |name: &str| -> Result<Vec<RoleId>, sqlx::Error> {
-        Ok(row.try_get::<Vec<i64>, _>(name)?.into_iter().map(|id| RoleId::new(unsf(id))).collect())
+        Ok(row
+            .try_get::<Vec<i64>, _>(name)?
+            .into_iter()
+            .map(|id| RoleId::new(unsf(id)))
+            .collect())
     };
     Ok(Settings {
         admin_channel: channel("admin_channel_id")?,
@@ -219,14 +263,25 @@ fn settings_from_row(row: &PgRow) -> Result<Settings, sqlx::Error> {
 }
 
 pub async fn settings(pool: &PgPool, community_id: Uuid) -> Result<Settings, sqlx::Error> {
-    let sql = concat!("select ", settings_columns!(), " from community_settings where community_id = $1");
+    let sql = concat!(
+        "select ",
+        settings_columns!(),
+        " from community_settings where community_id = $1"
+    );
     let row = sqlx::query(sql).bind(community_id).fetch_one(pool).await?;
     settings_from_row(&row)
 }
 
 /// Locks the row so two concurrent `/setup` changes apply one after the other.
-pub async fn settings_for_update(conn: &mut PgConnection, community_id: Uuid) -> Result<Settings, sqlx::Error> {
-    let sql = concat!("select ", settings_columns!(), " from community_settings where community_id = $1 for update");
+pub async fn settings_for_update(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+) -> Result<Settings, sqlx::Error> {
+    let sql = concat!(
+        "select ",
+        settings_columns!(),
+        " from community_settings where community_id = $1 for update"
+    );
     let row = sqlx::query(sql).bind(community_id).fetch_one(conn).await?;
     settings_from_row(&row)
 }

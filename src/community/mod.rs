@@ -73,7 +73,9 @@ pub const MAX_MESSAGE_CHARS: usize = 2000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("this server is not connected to a community yet; give me a moment after inviting me and try again")]
+    #[error(
+        "this server is not connected to a community yet; give me a moment after inviting me and try again"
+    )]
     NotProvisioned,
     #[error("a message can be at most {MAX_MESSAGE_CHARS} characters (yours has {0})")]
     MessageTooLong(usize),
@@ -93,7 +95,10 @@ impl Error {
 /// Connects the guild to its community: creates it the first time, reactivates it if
 /// the bot was removed before, and otherwise only refreshes name, owner and roster.
 #[tracing::instrument(skip_all, fields(guild.id = %guild.guild_id))]
-pub async fn provision(pool: &PgPool, guild: &GuildSnapshot) -> Result<(Community, Provisioned), Error> {
+pub async fn provision(
+    pool: &PgPool,
+    guild: &GuildSnapshot,
+) -> Result<(Community, Provisioned), Error> {
     let mut tx = pool.begin().await?;
     let slug = db::free_slug(&mut tx, &slugify(&guild.name), guild.guild_id).await?;
     let (community, outcome) = db::upsert_community(&mut tx, guild, &slug, Uuid::now_v7()).await?;
@@ -117,7 +122,11 @@ pub async fn deactivate(pool: &PgPool, guild_id: GuildId) -> Result<bool, Error>
 }
 
 #[tracing::instrument(skip_all, fields(guild.id = %guild_id, user.id = %member.user_id))]
-pub async fn member_joined(pool: &PgPool, guild_id: GuildId, member: &MemberSnapshot) -> Result<(), Error> {
+pub async fn member_joined(
+    pool: &PgPool,
+    guild_id: GuildId,
+    member: &MemberSnapshot,
+) -> Result<(), Error> {
     let community = find_by_guild(pool, guild_id).await?;
     db::record_join(pool, community.id, member).await?;
     Ok(())
@@ -131,7 +140,9 @@ pub async fn member_left(pool: &PgPool, guild_id: GuildId, user_id: UserId) -> R
 }
 
 pub async fn find_by_guild(pool: &PgPool, guild_id: GuildId) -> Result<Community, Error> {
-    db::find_by_guild(pool, guild_id).await?.ok_or(Error::NotProvisioned)
+    db::find_by_guild(pool, guild_id)
+        .await?
+        .ok_or(Error::NotProvisioned)
 }
 
 /// Whether a member is currently recorded as present (not left).
@@ -175,7 +186,10 @@ fn check_change(change: &SettingsChange) -> Result<(), Error> {
     if empty {
         return Err(Error::NothingToChange);
     }
-    for text in [&change.welcome_message, &change.farewell_message].into_iter().flatten() {
+    for text in [&change.welcome_message, &change.farewell_message]
+        .into_iter()
+        .flatten()
+    {
         let chars = text.chars().count();
         if chars > MAX_MESSAGE_CHARS {
             return Err(Error::MessageTooLong(chars));
@@ -193,9 +207,10 @@ pub fn apply_change(settings: &mut Settings, change: SettingsChange) {
         settings.mod_log_channel = Some(c);
     }
     if let Some(role) = change.add_moderator_role
-        && !settings.moderator_roles.contains(&role) {
-            settings.moderator_roles.push(role);
-        }
+        && !settings.moderator_roles.contains(&role)
+    {
+        settings.moderator_roles.push(role);
+    }
     if let Some(role) = change.remove_moderator_role {
         settings.moderator_roles.retain(|r| *r != role);
     }
@@ -222,7 +237,11 @@ pub fn slugify(name: &str) -> String {
     }
     let slug: String = slug.trim_end_matches('-').chars().take(60).collect();
     let slug = slug.trim_end_matches('-').to_owned();
-    if slug.is_empty() { "community".into() } else { slug }
+    if slug.is_empty() {
+        "community".into()
+    } else {
+        slug
+    }
 }
 
 #[cfg(test)]
@@ -231,7 +250,10 @@ mod tests {
 
     #[test]
     fn slugs_are_ascii_dashed_and_never_empty() {
-        assert_eq!(slugify("Rust Programming  Community!"), "rust-programming-community");
+        assert_eq!(
+            slugify("Rust Programming  Community!"),
+            "rust-programming-community"
+        );
         assert_eq!(slugify("  ✨✨ "), "community");
         assert_eq!(slugify("Café Ünïcode"), "caf-n-code");
         assert!(slugify(&"x".repeat(300)).len() <= 60);
@@ -239,21 +261,57 @@ mod tests {
 
     #[test]
     fn moderator_roles_are_a_set_and_empty_text_clears() {
-        let mut s = Settings { welcome_message: Some("hi".into()), ..Settings::default() };
+        let mut s = Settings {
+            welcome_message: Some("hi".into()),
+            ..Settings::default()
+        };
         let role = RoleId::new(5);
-        apply_change(&mut s, SettingsChange { add_moderator_role: Some(role), ..Default::default() });
-        apply_change(&mut s, SettingsChange { add_moderator_role: Some(role), ..Default::default() });
+        apply_change(
+            &mut s,
+            SettingsChange {
+                add_moderator_role: Some(role),
+                ..Default::default()
+            },
+        );
+        apply_change(
+            &mut s,
+            SettingsChange {
+                add_moderator_role: Some(role),
+                ..Default::default()
+            },
+        );
         assert_eq!(s.moderator_roles, vec![role]);
-        apply_change(&mut s, SettingsChange { welcome_message: Some(" ".into()), ..Default::default() });
+        apply_change(
+            &mut s,
+            SettingsChange {
+                welcome_message: Some(" ".into()),
+                ..Default::default()
+            },
+        );
         assert_eq!(s.welcome_message, None);
-        apply_change(&mut s, SettingsChange { remove_moderator_role: Some(role), ..Default::default() });
+        apply_change(
+            &mut s,
+            SettingsChange {
+                remove_moderator_role: Some(role),
+                ..Default::default()
+            },
+        );
         assert!(s.moderator_roles.is_empty());
     }
 
     #[test]
     fn empty_and_oversized_changes_are_refused() {
-        assert!(matches!(check_change(&SettingsChange::default()), Err(Error::NothingToChange)));
-        let long = SettingsChange { welcome_message: Some("a".repeat(2001)), ..Default::default() };
-        assert!(matches!(check_change(&long), Err(Error::MessageTooLong(2001))));
+        assert!(matches!(
+            check_change(&SettingsChange::default()),
+            Err(Error::NothingToChange)
+        ));
+        let long = SettingsChange {
+            welcome_message: Some("a".repeat(2001)),
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_change(&long),
+            Err(Error::MessageTooLong(2001))
+        ));
     }
 }

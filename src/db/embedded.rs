@@ -34,7 +34,10 @@ pub enum EmbeddedError {
     )]
     NoUnprivilegedUser,
     #[error("embedded database directory {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("embedded database: socket path {0} is too long; use a shorter daemon.data_dir")]
     SocketPathTooLong(PathBuf),
     #[error("embedded database: `{command}` failed: {detail}")]
@@ -58,7 +61,10 @@ impl EmbeddedPostgres {
         let bin_hint = bin_hint.map(Path::to_path_buf);
         tokio::task::spawn_blocking(move || Self::start_blocking(&data_dir, bin_hint.as_deref()))
             .await
-            .map_err(|e| EmbeddedError::Command { command: "start".into(), detail: e.to_string() })?
+            .map_err(|e| EmbeddedError::Command {
+                command: "start".into(),
+                detail: e.to_string(),
+            })?
     }
 
     fn start_blocking(data_dir: &Path, bin_hint: Option<&Path>) -> Result<Self, EmbeddedError> {
@@ -70,7 +76,12 @@ impl EmbeddedPostgres {
         if socket_dir.join(".s.PGSQL.5432").as_os_str().len() > MAX_SOCKET_PATH {
             return Err(EmbeddedError::SocketPathTooLong(socket_dir));
         }
-        let pg = Self { bin_dir, cluster_dir, socket_dir, run_as };
+        let pg = Self {
+            bin_dir,
+            cluster_dir,
+            socket_dir,
+            run_as,
+        };
         pg.prepare_dirs(&root)?;
         if !pg.cluster_dir.join("PG_VERSION").exists() {
             pg.initdb()?;
@@ -98,7 +109,10 @@ impl EmbeddedPostgres {
                 .map(|_| ())
         })
         .await
-        .map_err(|e| EmbeddedError::Command { command: "stop".into(), detail: e.to_string() })?
+        .map_err(|e| EmbeddedError::Command {
+            command: "stop".into(),
+            detail: e.to_string(),
+        })?
     }
 
     fn prepare_dirs(&self, root: &Path) -> Result<(), EmbeddedError> {
@@ -108,7 +122,10 @@ impl EmbeddedPostgres {
         if self.run_as.is_some() {
             // The unprivileged user must be able to pass through our data directory
             // (traverse only, no listing) to reach the two directories it owns.
-            let mode = std::fs::metadata(root).map_err(|source| io(root, source))?.permissions().mode();
+            let mode = std::fs::metadata(root)
+                .map_err(|source| io(root, source))?
+                .permissions()
+                .mode();
             std::fs::set_permissions(root, std::fs::Permissions::from_mode(mode | 0o711))
                 .map_err(|source| io(root, source))?;
         }
@@ -116,7 +133,8 @@ impl EmbeddedPostgres {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|source| io(dir, source))?;
             if let Some((uid, gid)) = self.run_as {
-                std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|source| io(dir, source))?;
+                std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+                    .map_err(|source| io(dir, source))?;
             }
         }
         Ok(())
@@ -125,21 +143,36 @@ impl EmbeddedPostgres {
     fn initdb(&self) -> Result<(), EmbeddedError> {
         let dir = self.cluster_dir.display().to_string();
         let mut cmd = self.command("initdb");
-        cmd.args(["-D", &dir, "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-instructions"]);
+        cmd.args([
+            "-D",
+            &dir,
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-instructions",
+        ]);
         self.run_checked(cmd).map(|_| ())
     }
 
     fn is_running(&self) -> bool {
         let dir = self.cluster_dir.display().to_string();
-        self.pg_ctl(&["status", "-D", &dir]).output().is_ok_and(|o| o.status.success())
+        self.pg_ctl(&["status", "-D", &dir])
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 
     fn pg_ctl_start(&self) -> Result<(), EmbeddedError> {
         let dir = self.cluster_dir.display().to_string();
         let log = self.cluster_dir.join("server.log").display().to_string();
         // No TCP at all: the socket in a 0700 directory is the only way in.
-        let opts = format!("-c listen_addresses='' -k {} -p {PORT}", self.socket_dir.display());
-        let mut cmd = self.pg_ctl(&["start", "-D", &dir, "-l", &log, "-w", "-t", "60", "-o", &opts]);
+        let opts = format!(
+            "-c listen_addresses='' -k {} -p {PORT}",
+            self.socket_dir.display()
+        );
+        let mut cmd = self.pg_ctl(&[
+            "start", "-D", &dir, "-l", &log, "-w", "-t", "60", "-o", &opts,
+        ]);
         // Its own process group: a Ctrl-C meant for the daemon must not kill the
         // database under it; the daemon stops it in order instead.
         cmd.process_group(0);
@@ -172,13 +205,23 @@ impl EmbeddedPostgres {
             return Ok(output);
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let detail = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").to_owned();
-        Err(EmbeddedError::Command { command, detail: format!("{} ({detail})", output.status) })
+        let detail = stderr
+            .lines()
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .to_owned();
+        Err(EmbeddedError::Command {
+            command,
+            detail: format!("{} ({detail})", output.status),
+        })
     }
 }
 
 fn io(path: &Path, source: std::io::Error) -> EmbeddedError {
-    EmbeddedError::Io { path: path.into(), source }
+    EmbeddedError::Io {
+        path: path.into(),
+        source,
+    }
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, EmbeddedError> {
@@ -207,7 +250,12 @@ pub fn find_bin_dir(hint: Option<&Path>) -> Option<PathBuf> {
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
     let mut candidates = path_dirs;
-    for pattern_root in ["/usr/lib/postgresql", "/usr/local/opt", "/opt/homebrew/opt", "/usr"] {
+    for pattern_root in [
+        "/usr/lib/postgresql",
+        "/usr/local/opt",
+        "/opt/homebrew/opt",
+        "/usr",
+    ] {
         candidates.extend(versioned_bin_dirs(Path::new(pattern_root)));
     }
     candidates.extend(["/usr/bin", "/usr/local/bin", "/opt/homebrew/bin"].map(PathBuf::from));
@@ -216,7 +264,9 @@ pub fn find_bin_dir(hint: Option<&Path>) -> Option<PathBuf> {
 
 /// `/usr/lib/postgresql/16/bin`, `/usr/local/opt/postgresql@16/bin`, `/usr/pgsql-16/bin`, …
 fn versioned_bin_dirs(root: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
     let mut dirs: Vec<(u32, PathBuf)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -225,9 +275,14 @@ fn versioned_bin_dirs(root: &Path) -> Vec<PathBuf> {
                 .trim_start_matches("postgresql@")
                 .trim_start_matches("postgresql")
                 .trim_start_matches("pgsql-");
-            let looks_postgres = name.starts_with("postgres") || name.starts_with("pgsql")
+            let looks_postgres = name.starts_with("postgres")
+                || name.starts_with("pgsql")
                 || root.ends_with("postgresql");
-            let version: u32 = if version.is_empty() { 0 } else { version.parse().ok()? };
+            let version: u32 = if version.is_empty() {
+                0
+            } else {
+                version.parse().ok()?
+            };
             looks_postgres.then(|| (version, e.path().join("bin")))
         })
         .collect();

@@ -39,9 +39,17 @@ impl Database {
     pub async fn open(config: &Config) -> Result<Database, DbError> {
         let db = &config.database;
         let (options, embedded) = match &db.url {
-            Some(url) => (url.parse::<PgConnectOptions>().map_err(|e| DbError::BadUrl(e.to_string()))?, None),
+            Some(url) => (
+                url.parse::<PgConnectOptions>()
+                    .map_err(|e| DbError::BadUrl(e.to_string()))?,
+                None,
+            ),
             None => {
-                let pg = EmbeddedPostgres::start(&config.daemon.data_dir, db.postgres_bin_dir.as_deref()).await?;
+                let pg = EmbeddedPostgres::start(
+                    &config.daemon.data_dir,
+                    db.postgres_bin_dir.as_deref(),
+                )
+                .await?;
                 ensure_database(&pg, db.connect_timeout_secs).await?;
                 (pg.connect_options(EMBEDDED_DATABASE), Some(pg))
             }
@@ -79,27 +87,37 @@ impl Database {
 
 /// Whether the database answers a trivial query now.
 pub async fn ping(pool: &PgPool) -> bool {
-    sqlx::query_scalar::<_, i32>("select 1").fetch_one(pool).await.is_ok()
+    sqlx::query_scalar::<_, i32>("select 1")
+        .fetch_one(pool)
+        .await
+        .is_ok()
 }
 
 /// The embedded cluster starts with only the `postgres` database; ours is made once.
 async fn ensure_database(pg: &EmbeddedPostgres, timeout_secs: u64) -> Result<(), DbError> {
     let options = pg.connect_options("postgres");
     let target = describe(&options);
-    let unreachable = |e: sqlx::Error| DbError::Unreachable { target: target.clone(), reason: short_reason(&e) };
+    let unreachable = |e: sqlx::Error| DbError::Unreachable {
+        target: target.clone(),
+        reason: short_reason(&e),
+    };
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(timeout_secs))
         .connect_with(options)
         .await
         .map_err(unreachable)?;
-    let exists: bool = sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
-        .bind(EMBEDDED_DATABASE)
-        .fetch_one(&pool)
-        .await
-        .map_err(unreachable)?;
+    let exists: bool =
+        sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+            .bind(EMBEDDED_DATABASE)
+            .fetch_one(&pool)
+            .await
+            .map_err(unreachable)?;
     if !exists {
-        sqlx::query("create database guildops").execute(&pool).await.map_err(unreachable)?;
+        sqlx::query("create database guildops")
+            .execute(&pool)
+            .await
+            .map_err(unreachable)?;
     }
     pool.close().await;
     Ok(())
@@ -122,7 +140,11 @@ fn describe(options: &PgConnectOptions) -> String {
     let db = options.get_database().unwrap_or("(default)");
     match options.get_socket() {
         Some(dir) => format!("unix socket {} database {db}", dir.display()),
-        None => format!("{}:{} database {db}", options.get_host(), options.get_port()),
+        None => format!(
+            "{}:{} database {db}",
+            options.get_host(),
+            options.get_port()
+        ),
     }
 }
 
@@ -130,6 +152,11 @@ fn short_reason(error: &sqlx::Error) -> String {
     match error {
         sqlx::Error::PoolTimedOut => "timed out".into(),
         sqlx::Error::Io(io) => io.to_string(),
-        other => other.to_string().lines().next().unwrap_or_default().to_owned(),
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
     }
 }

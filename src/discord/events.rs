@@ -7,7 +7,8 @@ use crate::app::App;
 use crate::community::{self, GuildSnapshot, MemberSnapshot};
 
 pub async fn handle(app: &App, event: &FullEvent) {
-    metrics::counter!("guildops_gateway_events_total", "type" => event.snake_case_name()).increment(1);
+    metrics::counter!("guildops_gateway_events_total", "type" => event.snake_case_name())
+        .increment(1);
     let outcome = match event {
         FullEvent::Ready { data_about_bot } => {
             tracing::info!(guilds = data_about_bot.guilds.len(), "gateway ready");
@@ -19,11 +20,14 @@ pub async fn handle(app: &App, event: &FullEvent) {
             Ok(())
         }
         FullEvent::ShardStageUpdate { event } => {
-            app.status.set_gateway_connected(event.new == ConnectionStage::Connected);
+            app.status
+                .set_gateway_connected(event.new == ConnectionStage::Connected);
             Ok(())
         }
         FullEvent::GuildCreate { guild, .. } => {
-            community::provision(&app.pool, &guild_snapshot(guild)).await.map(|_| ())
+            community::provision(&app.pool, &guild_snapshot(guild))
+                .await
+                .map(|_| ())
         }
         FullEvent::GuildDelete { incomplete, .. } if incomplete.unavailable => {
             // An outage on Discord's side, not a removal: the guild comes back by itself.
@@ -31,10 +35,13 @@ pub async fn handle(app: &App, event: &FullEvent) {
             Ok(())
         }
         FullEvent::GuildDelete { incomplete, .. } => {
-            community::deactivate(&app.pool, incomplete.id).await.map(|_| ())
+            community::deactivate(&app.pool, incomplete.id)
+                .await
+                .map(|_| ())
         }
         FullEvent::GuildMemberAddition { new_member } => {
-            community::member_joined(&app.pool, new_member.guild_id, &member_snapshot(new_member)).await
+            community::member_joined(&app.pool, new_member.guild_id, &member_snapshot(new_member))
+                .await
         }
         FullEvent::GuildMemberRemoval { guild_id, user, .. } => {
             community::member_left(&app.pool, *guild_id, user.id).await

@@ -32,9 +32,14 @@ pub enum StartError {
 pub fn http_client(config: &DiscordConfig, token: &str) -> Http {
     let mut builder = HttpBuilder::new(token);
     if let Some(base) = &config.api_base {
-        builder = builder.proxy(base.trim_end_matches('/')).ratelimiter_disabled(true);
+        builder = builder
+            .proxy(base.trim_end_matches('/'))
+            .ratelimiter_disabled(true);
     }
-    if let Some(id) = config.application_id.or_else(|| permissions::application_id_from_token(token)) {
+    if let Some(id) = config
+        .application_id
+        .or_else(|| permissions::application_id_from_token(token))
+    {
         builder = builder.application_id(id.into());
     }
     builder.build()
@@ -42,7 +47,10 @@ pub fn http_client(config: &DiscordConfig, token: &str) -> Http {
 
 /// Asks Discord who we are, so a bad token is one clear error at start-up (serenity
 /// would otherwise only warn and fall back to the public gateway).
-pub async fn verify_token(http: &Http, base: &str) -> Result<serenity::all::CurrentUser, StartError> {
+pub async fn verify_token(
+    http: &Http,
+    base: &str,
+) -> Result<serenity::all::CurrentUser, StartError> {
     match http.get_current_user().await {
         Ok(user) => Ok(user),
         Err(serenity::Error::Http(serenity::all::HttpError::UnsuccessfulRequest(resp)))
@@ -50,6 +58,9 @@ pub async fn verify_token(http: &Http, base: &str) -> Result<serenity::all::Curr
         {
             Err(StartError::TokenRejected)
         }
-        Err(e) => Err(StartError::Unreachable { base: base.to_owned(), reason: e.to_string() }),
+        Err(e) => Err(StartError::Unreachable {
+            base: base.to_owned(),
+            reason: e.to_string(),
+        }),
     }
 }

@@ -35,7 +35,8 @@ pub fn application_id_from_token(token: &str) -> Option<u64> {
     let first = token.split('.').next()?;
     let engine = base64::engine::general_purpose::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
-        base64::engine::general_purpose::NO_PAD.with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        base64::engine::general_purpose::NO_PAD
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
     let bytes = engine.decode(first).ok()?;
     std::str::from_utf8(&bytes).ok()?.parse().ok()
@@ -57,7 +58,10 @@ mod tests {
     #[test]
     fn application_id_comes_from_the_token() {
         // "123456789012345678" base64-encoded without padding, then two dummy segments.
-        assert_eq!(application_id_from_token("MTIzNDU2Nzg5MDEyMzQ1Njc4.Gx.y"), Some(123456789012345678));
+        assert_eq!(
+            application_id_from_token("MTIzNDU2Nzg5MDEyMzQ1Njc4.Gx.y"),
+            Some(123456789012345678)
+        );
         assert_eq!(application_id_from_token("not-a-token"), None);
     }
 }

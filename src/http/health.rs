@@ -1,9 +1,9 @@
 //! Liveness, readiness and the Prometheus scrape endpoint.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::Json;
 use serde_json::json;
 
 use crate::app::App;
@@ -18,8 +18,15 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
     let database = crate::db::ping(&app.pool).await;
     let gateway = app.status.gateway_connected();
-    let status = if database && gateway { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"database": database, "gateway": gateway})))
+    let status = if database && gateway {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"database": database, "gateway": gateway})),
+    )
 }
 
 pub async fn metrics() -> impl IntoResponse {

@@ -29,13 +29,22 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(health::metrics))
         .layer(middleware::from_fn(record_request))
         .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .with_state(app)
 }
 
 /// Serves until `stop` is cancelled, then stops accepting and finishes in-flight requests.
-pub async fn serve(listener: TcpListener, app: App, stop: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(stop.cancelled_owned()).await
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
 }
 
 /// Counts requests by route template (not raw path: ids would explode cardinality).

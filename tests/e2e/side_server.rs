@@ -11,16 +11,35 @@ async fn health_readiness_and_metrics() {
     let base = format!("http://{}", daemon.http_addr);
     let client = reqwest::Client::new();
 
-    let health = client.get(format!("{base}/healthz")).send().await.expect("healthz");
+    let health = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(health.status(), 200);
-    let ready = client.get(format!("{base}/readyz")).send().await.expect("readyz");
+    let ready = client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().await.expect("json");
     assert_eq!(body, serde_json::json!({"database": true, "gateway": true}));
 
     let g = &world.guild;
-    world.discord.run_command(g.id, g.general_channel, g.owner_id, Command::new("about")).reply(WAIT).await;
-    let metrics = client.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    world
+        .discord
+        .run_command(g.id, g.general_channel, g.owner_id, Command::new("about"))
+        .reply(WAIT)
+        .await;
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     for expected in [
         "guildops_gateway_events_total{type=\"guild_create\"}",
         "guildops_commands_total{command=\"about\",outcome=\"ok\"}",
@@ -28,9 +47,16 @@ async fn health_readiness_and_metrics() {
         "guildops_command_duration_seconds_bucket",
         "guildops_http_request_duration_seconds_bucket",
     ] {
-        assert!(metrics.contains(expected), "missing {expected} in:\n{metrics}");
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in:\n{metrics}"
+        );
     }
-    let unknown = client.get(format!("{base}/nope")).send().await.expect("404");
+    let unknown = client
+        .get(format!("{base}/nope"))
+        .send()
+        .await
+        .expect("404");
     assert_eq!(unknown.status(), 404);
     daemon.stop().await.expect("clean stop");
 }
@@ -41,7 +67,9 @@ async fn readiness_fails_when_the_gateway_is_down() {
     let daemon = world.start_daemon().await;
     let base = format!("http://{}", daemon.http_addr);
     daemon.app.status.set_gateway_connected(false);
-    let ready = reqwest::get(format!("{base}/readyz")).await.expect("readyz");
+    let ready = reqwest::get(format!("{base}/readyz"))
+        .await
+        .expect("readyz");
     assert_eq!(ready.status(), 503);
     daemon.stop().await.expect("clean stop");
 }

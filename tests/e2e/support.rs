@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use guildops::config::{Config, Secrets};
 use guildops::Daemon;
+use guildops::config::{Config, Secrets};
 use guildops_harness::{FakeDiscord, FakeGuild, Reply};
 use secrecy::SecretString;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -30,12 +30,16 @@ pub async fn fresh_database() -> String {
         .execute(&mut conn)
         .await
         .expect("create test database");
-    let (base, _) = admin.rsplit_once('/').expect("admin url has a database part");
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("admin url has a database part");
     format!("{base}/{name}")
 }
 
 pub async fn pool(url: &str) -> PgPool {
-    PgPool::connect(url).await.expect("connect to test database")
+    PgPool::connect(url)
+        .await
+        .expect("connect to test database")
 }
 
 pub fn config(database_url: &str, discord: &FakeDiscord, data_dir: PathBuf) -> Config {
@@ -50,7 +54,9 @@ pub fn config(database_url: &str, discord: &FakeDiscord, data_dir: PathBuf) -> C
 }
 
 pub fn secrets(discord: &FakeDiscord) -> Secrets {
-    Secrets { discord_token: SecretString::from(discord.token().to_owned()) }
+    Secrets {
+        discord_token: SecretString::from(discord.token().to_owned()),
+    }
 }
 
 /// Everything one end-to-end test needs.
@@ -69,23 +75,42 @@ impl World {
         let database_url = fresh_database().await;
         let pool = pool(&database_url).await;
         let data_dir = tempfile::tempdir().expect("tempdir");
-        World { discord, guild, database_url, pool, data_dir }
+        World {
+            discord,
+            guild,
+            database_url,
+            pool,
+            data_dir,
+        }
     }
 
     pub fn config(&self) -> Config {
-        config(&self.database_url, &self.discord, self.data_dir.path().to_path_buf())
+        config(
+            &self.database_url,
+            &self.discord,
+            self.data_dir.path().to_path_buf(),
+        )
     }
 
     /// Starts a daemon and waits until it has connected and provisioned the guild.
     pub async fn start_daemon(&self) -> Daemon {
-        let daemon = Daemon::start(self.config(), secrets(&self.discord)).await.expect("daemon starts");
-        assert!(self.discord.wait_until_connected(WAIT).await, "daemon never connected to the fake gateway");
-        self.wait_for(|| async { self.community_count().await == 1 }).await;
+        let daemon = Daemon::start(self.config(), secrets(&self.discord))
+            .await
+            .expect("daemon starts");
+        assert!(
+            self.discord.wait_until_connected(WAIT).await,
+            "daemon never connected to the fake gateway"
+        );
+        self.wait_for(|| async { self.community_count().await == 1 })
+            .await;
         daemon
     }
 
     pub async fn community_count(&self) -> i64 {
-        sqlx::query_scalar("select count(*) from communities").fetch_one(&self.pool).await.expect("count")
+        sqlx::query_scalar("select count(*) from communities")
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
     }
 
     /// Polls a condition until it holds (the daemon acts asynchronously).
@@ -96,7 +121,10 @@ impl World {
     {
         let deadline = tokio::time::Instant::now() + WAIT;
         while !condition().await {
-            assert!(tokio::time::Instant::now() < deadline, "condition not reached within {WAIT:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not reached within {WAIT:?}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }

@@ -40,11 +40,11 @@
 
 mod faults;
 mod gateway;
+pub mod openapi;
 mod payloads;
 mod rest;
 mod scenario;
 pub mod world;
-pub mod openapi;
 
 #[cfg(test)]
 mod tests;

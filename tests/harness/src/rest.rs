@@ -327,7 +327,7 @@ fn commands(
                     "nsfw": c.get("nsfw").cloned().unwrap_or(json!(false)),
                 });
                 if let Some(opts) = c.get("options").filter(|o| o.is_array()) {
-                    cmd["options"] = opts.clone();
+                    cmd["options"] = without_nulls(opts);
                 }
                 if let Some(g) = guild {
                     cmd["guild_id"] = json!(g.to_string());
@@ -896,4 +896,19 @@ fn create_thread(
     payload["newly_created"] = json!(true);
     st.gateway.emit("THREAD_CREATE", payload);
     Answer::json(201, payloads::channel(&st.world, &rec))
+}
+
+/// Discord stores command options without the explicit nulls a client may send
+/// (serenity sends `min_value: null`); the stored, returned form has no null fields.
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
 }
