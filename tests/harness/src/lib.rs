@@ -698,6 +698,22 @@ impl FakeDiscord {
         self.lock().requests.clone()
     }
 
+    /// Recorded requests with this method (case-insensitive) whose path contains
+    /// `path_contains`, in arrival order.
+    pub fn requests_matching(&self, method: &str, path_contains: &str) -> Vec<RecordedRequest> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.contains(path_contains))
+            .cloned()
+            .collect()
+    }
+
+    /// Forget the request log (e.g. after startup noise), keeping the world.
+    pub fn clear_requests(&self) {
+        self.mutate(|st| st.requests.clear());
+    }
+
     /// The first recorded request (past or future) matching `pred`.
     pub async fn wait_for_request(
         &self,

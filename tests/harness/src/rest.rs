@@ -3,7 +3,27 @@
 //!
 //! Routing is a single fallback handler matching on (method, path segments). That keeps
 //! authentication, fault injection and the request log in one place, in the same order
-//! for every request: record → auth → faults → route. Unknown routes get Discord's 404.
+//! for every request: auth → faults → route → record. Unknown routes get Discord's 404
+//! (`{"message": "404: Not Found", "code": 0}`).
+//!
+//! Routes (all under `/api/v10`, all needing `Authorization: Bot <token>` except
+//! `GET /gateway`, which Discord serves unauthenticated too):
+//! - `GET /users/@me`, `GET /users/{id}`, `GET /oauth2/applications/@me`,
+//!   `GET /applications/@me`, `GET /gateway`, `GET /gateway/bot`
+//! - `GET|PUT /applications/{app}/commands`, `GET|PUT /applications/{app}/guilds/{g}/commands`
+//! - `POST /interactions/{id}/{token}/callback[?with_response=true]`,
+//!   `POST /webhooks/{app}/{token}`, `GET|PATCH|DELETE /webhooks/{app}/{token}/messages/{@original|id}`
+//! - `GET /guilds/{g}`, `GET|POST /guilds/{g}/roles`, `GET /guilds/{g}/channels`,
+//!   `GET /guilds/{g}/members[?limit&after]`, `GET|PATCH|DELETE /guilds/{g}/members/{u}`,
+//!   `PUT|DELETE /guilds/{g}/members/{u}/roles/{r}`, `GET|PUT|DELETE /guilds/{g}/bans/{u}`
+//! - `GET /channels/{c}`, `GET|POST /channels/{c}/messages`,
+//!   `GET|PATCH|DELETE /channels/{c}/messages/{m}`, `POST /channels/{c}/messages/bulk-delete`,
+//!   `POST /channels/{c}/threads`, `POST /channels/{c}/messages/{m}/threads`
+//! - `POST /users/@me/channels` (DM), `DELETE /users/@me/guilds/{g}` (leave)
+//!
+//! Moderation routes apply Discord's rules: the bot needs the permission (or
+//! ADMINISTRATOR), may only act on roles and members strictly below its highest role,
+//! never on the owner, and never assigns managed roles; violations are 403 / 50013.
 
 use axum::body::Bytes;
 use axum::extract::State;
