@@ -111,9 +111,22 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// Lower-cased header names, values as sent; `authorization` is left out.
     pub headers: Vec<(String, String)>,
+    /// The JSON body (for multipart uploads: the `payload_json` part).
     pub body: Option<Value>,
+    /// Files of a multipart upload (`files[n]` parts), in order.
+    pub files: Vec<UploadedFile>,
     pub status: u16,
     pub response: Option<Value>,
+}
+
+/// A file uploaded with a request (e.g. a message attachment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadedFile {
+    /// Form field name, e.g. `files[0]`.
+    pub field: String,
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub data: Vec<u8>,
 }
 
 impl RecordedRequest {
