@@ -648,6 +648,8 @@ fn edit_member(st: &mut FakeState, g: u64, u: &str, body: &Value) -> Answer {
         for r in list {
             let rid = r.as_str().and_then(id).or_else(|| r.as_u64());
             match rid.and_then(|rid| w.guilds[&g].roles.get(&rid)) {
+                // @everyone is implicit; Discord never lists it among a member's roles.
+                Some(role) if role.id == g => {}
                 Some(role) => wanted.push(role.clone()),
                 None => return Answer::error(404, 10011),
             }
