@@ -9,7 +9,11 @@
 //! - `rest.rs`: the REST routes, request log, auth and error bodies;
 //! - `gateway.rs`: WebSocket sessions (HELLO/IDENTIFY/RESUME/heartbeats, dispatch log);
 //! - `scenario.rs`: interactions driven by a test ([`Command`], [`InteractionHandle`]);
-//! - `faults.rs`: injected failures and 429s.
+//! - `faults.rs`: injected failures and 429s;
+//! - `tests.rs`: contract tests feeding every payload to serenity's models.
+//!
+//! `tests/serenity_client.rs` and `tests/poise_client.rs` run real serenity and poise
+//! clients against the fake.
 //!
 //! Typical use:
 //! ```no_run
@@ -32,7 +36,7 @@
 //! # }
 //! ```
 //!
-//! Everything is in one mutex-protected [`State`]: the fake is a test double, so
+//! Everything is in one mutex-protected `State`: the fake is a test double, so
 //! simplicity and deterministic ordering (every gateway dispatch is sequenced while the
 //! lock is held) matter more than throughput.
 
