@@ -9,7 +9,11 @@
 //! - `rest.rs`: the REST routes, request log, auth and error bodies;
 //! - `gateway.rs`: WebSocket sessions (HELLO/IDENTIFY/RESUME/heartbeats, dispatch log);
 //! - `scenario.rs`: interactions driven by a test ([`Command`], [`InteractionHandle`]);
-//! - `faults.rs`: injected failures and 429s.
+//! - `faults.rs`: injected failures and 429s;
+//! - `tests.rs`: contract tests feeding every payload to serenity's models.
+//!
+//! `tests/serenity_client.rs` and `tests/poise_client.rs` run real serenity and poise
+//! clients against the fake.
 //!
 //! Typical use:
 //! ```no_run
@@ -32,7 +36,7 @@
 //! # }
 //! ```
 //!
-//! Everything is in one mutex-protected [`State`]: the fake is a test double, so
+//! Everything is in one mutex-protected `State`: the fake is a test double, so
 //! simplicity and deterministic ordering (every gateway dispatch is sequenced while the
 //! lock is held) matter more than throughput.
 
@@ -112,9 +116,22 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// Lower-cased header names, values as sent; `authorization` is left out.
     pub headers: Vec<(String, String)>,
+    /// The JSON body (for multipart uploads: the `payload_json` part).
     pub body: Option<Value>,
+    /// Files of a multipart upload (`files[n]` parts), in order.
+    pub files: Vec<UploadedFile>,
     pub status: u16,
     pub response: Option<Value>,
+}
+
+/// A file uploaded with a request (e.g. a message attachment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadedFile {
+    /// Form field name, e.g. `files[0]`.
+    pub field: String,
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub data: Vec<u8>,
 }
 
 impl RecordedRequest {
@@ -697,6 +714,22 @@ impl FakeDiscord {
     /// Every REST request so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
+    }
+
+    /// Recorded requests with this method (case-insensitive) whose path contains
+    /// `path_contains`, in arrival order.
+    pub fn requests_matching(&self, method: &str, path_contains: &str) -> Vec<RecordedRequest> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.contains(path_contains))
+            .cloned()
+            .collect()
+    }
+
+    /// Forget the request log (e.g. after startup noise), keeping the world.
+    pub fn clear_requests(&self) {
+        self.mutate(|st| st.requests.clear());
     }
 
     /// The first recorded request (past or future) matching `pred`.

@@ -3,7 +3,27 @@
 //!
 //! Routing is a single fallback handler matching on (method, path segments). That keeps
 //! authentication, fault injection and the request log in one place, in the same order
-//! for every request: record → auth → faults → route. Unknown routes get Discord's 404.
+//! for every request: auth → faults → route → record. Unknown routes get Discord's 404
+//! (`{"message": "404: Not Found", "code": 0}`).
+//!
+//! Routes (all under `/api/v10`, all needing `Authorization: Bot <token>` except
+//! `GET /gateway`, which Discord serves unauthenticated too):
+//! - `GET /users/@me`, `GET /users/{id}`, `GET /oauth2/applications/@me`,
+//!   `GET /applications/@me`, `GET /gateway`, `GET /gateway/bot`
+//! - `GET|PUT /applications/{app}/commands`, `GET|PUT /applications/{app}/guilds/{g}/commands`
+//! - `POST /interactions/{id}/{token}/callback[?with_response=true]`,
+//!   `POST /webhooks/{app}/{token}`, `GET|PATCH|DELETE /webhooks/{app}/{token}/messages/{@original|id}`
+//! - `GET /guilds/{g}`, `GET|POST /guilds/{g}/roles`, `GET /guilds/{g}/channels`,
+//!   `GET /guilds/{g}/members[?limit&after]`, `GET|PATCH|DELETE /guilds/{g}/members/{u}`,
+//!   `PUT|DELETE /guilds/{g}/members/{u}/roles/{r}`, `GET|PUT|DELETE /guilds/{g}/bans/{u}`
+//! - `GET /channels/{c}`, `GET|POST /channels/{c}/messages`,
+//!   `GET|PATCH|DELETE /channels/{c}/messages/{m}`, `POST /channels/{c}/messages/bulk-delete`,
+//!   `POST /channels/{c}/threads`, `POST /channels/{c}/messages/{m}/threads`
+//! - `POST /users/@me/channels` (DM), `DELETE /users/@me/guilds/{g}` (leave)
+//!
+//! Moderation routes apply Discord's rules: the bot needs the permission (or
+//! ADMINISTRATOR), may only act on roles and members strictly below its highest role,
+//! never on the owner, and never assigns managed roles; violations are 403 / 50013.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,7 +34,7 @@ use serde_json::{Value, json};
 use crate::faults::{self, error_message};
 use crate::payloads::{self, MessageSpec};
 use crate::world::{ChannelRec, MemberRec, channel_type, now_timestamp, perm};
-use crate::{FakeDiscord, RecordedRequest, State as FakeState, scenario};
+use crate::{FakeDiscord, RecordedRequest, State as FakeState, UploadedFile, scenario};
 
 /// A route's answer: status and optional JSON body.
 pub(crate) struct Answer {
@@ -68,31 +88,80 @@ pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The JSON part of a request body: plain JSON, or the `payload_json` part of a
-/// multipart upload (messages with attachments).
-fn parse_body(headers: &HeaderMap, body: &[u8]) -> Option<Value> {
+/// The JSON part of a request body (plain JSON, or the `payload_json` part of a
+/// multipart upload) and any uploaded files.
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> (Option<Value>, Vec<UploadedFile>) {
     if body.is_empty() {
-        return None;
+        return (None, Vec::new());
     }
     if let Ok(v) = serde_json::from_slice(body) {
-        return Some(v);
+        return (Some(v), Vec::new());
     }
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let text = String::from_utf8_lossy(body);
-    if ct.starts_with("multipart/form-data")
-        && let Some(i) = text.find("name=\"payload_json\"")
-    {
-        let rest = &text[i..];
-        let start = rest.find("\r\n\r\n").map(|s| s + 4)?;
-        let end = rest[start..]
-            .find("\r\n--")
-            .map_or(rest.len(), |e| start + e);
-        return serde_json::from_str(&rest[start..end]).ok();
+    if let Some(boundary) = ct.strip_prefix("multipart/form-data").and_then(|rest| {
+        rest.split(';')
+            .find_map(|p| p.trim().strip_prefix("boundary="))
+    }) {
+        return parse_multipart(boundary.trim_matches('"'), body);
     }
-    Some(Value::String(text.into_owned()))
+    (
+        Some(Value::String(String::from_utf8_lossy(body).into_owned())),
+        Vec::new(),
+    )
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Just enough multipart/form-data for serenity's uploads: `payload_json` plus
+/// `files[n]` parts.
+fn parse_multipart(boundary: &str, body: &[u8]) -> (Option<Value>, Vec<UploadedFile>) {
+    let delim = format!("--{boundary}").into_bytes();
+    let mut json = None;
+    let mut files = Vec::new();
+    let mut rest = body;
+    while let Some(i) = find(rest, &delim) {
+        rest = &rest[i + delim.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let part_end = find(rest, &delim).unwrap_or(rest.len());
+        let part = &rest[..part_end];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let Some(h) = find(part, b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&part[..h]).into_owned();
+        let data = &part[h + 4..];
+        let data = data.strip_suffix(b"\r\n").unwrap_or(data);
+        // Content-Disposition parameters: name="files[0]"; filename="log.txt"
+        let param = |key: &str| {
+            head.split([';', '\r', '\n'])
+                .find_map(|p| p.trim().strip_prefix(&format!("{key}=")))
+                .map(|v| v.trim_matches('"').to_string())
+        };
+        let content_type = head.lines().find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.trim().to_string())
+        });
+        let name = param("name").unwrap_or_default();
+        if name == "payload_json" {
+            json = serde_json::from_slice(data).ok();
+        } else if let Some(filename) = param("filename") {
+            files.push(UploadedFile {
+                field: name,
+                filename,
+                content_type,
+                data: data.to_vec(),
+            });
+        }
+    }
+    (json, files)
 }
 
 pub(crate) async fn handle(
@@ -104,7 +173,7 @@ pub(crate) async fn handle(
 ) -> Response {
     let path = uri.path().to_string();
     let query = uri.query().map(str::to_string);
-    let body = parse_body(&headers, &body);
+    let (body, files) = parse_body(&headers, &body);
     let recorded_headers: Vec<(String, String)> = headers
         .iter()
         .filter(|(k, _)| *k != header::AUTHORIZATION)
@@ -150,6 +219,7 @@ pub(crate) async fn handle(
                 query: query_pairs(query.as_deref()),
                 body: body.as_ref().unwrap_or(&Value::Null),
                 audit_reason: audit_reason.as_deref(),
+                files: &files,
             };
             (route(&fake, st, &req), Vec::new())
         };
@@ -159,6 +229,7 @@ pub(crate) async fn handle(
             query: query.clone(),
             headers: recorded_headers,
             body: body.clone(),
+            files: files.clone(),
             status: answer.status,
             response: answer.body.clone(),
         });
@@ -203,6 +274,7 @@ struct Req<'a> {
     query: Vec<(String, String)>,
     body: &'a Value,
     audit_reason: Option<&'a str>,
+    files: &'a [UploadedFile],
 }
 
 impl Req<'_> {
@@ -576,6 +648,8 @@ fn edit_member(st: &mut FakeState, g: u64, u: &str, body: &Value) -> Answer {
         for r in list {
             let rid = r.as_str().and_then(id).or_else(|| r.as_u64());
             match rid.and_then(|rid| w.guilds[&g].roles.get(&rid)) {
+                // @everyone is implicit; Discord never lists it among a member's roles.
+                Some(role) if role.id == g => {}
                 Some(role) => wanted.push(role.clone()),
                 None => return Answer::error(404, 10011),
             }
@@ -700,7 +774,27 @@ fn channel_route(st: &mut FakeState, c: u64, r: &Req<'_>, rest: &[&str]) -> Answ
             } else {
                 0
             };
-            let msg = post_message(st, c, st.world.bot_user_id, r.body, kind, None);
+            let attachments = r
+                .files
+                .iter()
+                .map(|f| {
+                    let aid = st.world.next_id();
+                    // Never fetched: nothing may leave loopback.
+                    let url = format!(
+                        "https://cdn.discordapp.com/attachments/{c}/{aid}/{}",
+                        f.filename
+                    );
+                    json!({
+                        "id": aid.to_string(),
+                        "filename": f.filename,
+                        "size": f.data.len(),
+                        "url": url,
+                        "proxy_url": url.replace("cdn.discordapp.com", "media.discordapp.net"),
+                        "content_type": f.content_type,
+                    })
+                })
+                .collect();
+            let msg = post_message(st, c, st.world.bot_user_id, r.body, kind, attachments);
             Answer::ok(msg)
         }
         ("GET", ["messages"]) => {
@@ -827,10 +921,10 @@ pub(crate) fn post_message(
     author: u64,
     body: &Value,
     kind: u8,
-    id: Option<u64>,
+    attachments: Vec<Value>,
 ) -> Value {
-    let mid = id.unwrap_or_else(|| st.world.next_id());
-    let msg = payloads::message(
+    let mid = st.world.next_id();
+    let mut msg = payloads::message(
         &st.world,
         &MessageSpec {
             id: mid,
@@ -842,6 +936,7 @@ pub(crate) fn post_message(
             application_id: None,
         },
     );
+    msg["attachments"] = Value::Array(attachments);
     st.world.messages.insert(mid, msg.clone());
     st.world
         .channel_messages

@@ -442,8 +442,14 @@ impl FakeDiscord {
                 Some(guild),
                 "post_message: channel {channel} is not in guild {guild}"
             );
-            let msg =
-                crate::rest::post_message(st, channel, user, &json!({"content": content}), 0, None);
+            let msg = crate::rest::post_message(
+                st,
+                channel,
+                user,
+                &json!({"content": content}),
+                0,
+                Vec::new(),
+            );
             msg["id"]
                 .as_str()
                 .and_then(|s| s.parse().ok())

@@ -1103,3 +1103,47 @@ async fn role_and_member_updates_from_humans() {
     let (s, _, _) = http(&fake, "DELETE", &path, Some(fake.token()), &[], None).await;
     assert_eq!(s, 204);
 }
+
+#[tokio::test]
+async fn serenity_http_uploads_are_recorded_with_their_files() {
+    use serenity::all::{ChannelId, CreateAttachment, CreateMessage, HttpBuilder};
+    let fake = FakeDiscord::start().await;
+    let g = fake.add_guild("Uploads");
+    let http = HttpBuilder::new(fake.token())
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build();
+    let msg = ChannelId::new(g.mod_log_channel)
+        .send_message(
+            &http,
+            CreateMessage::new()
+                .content("transcript")
+                .add_file(CreateAttachment::bytes(
+                    b"line 1\nline 2\n".to_vec(),
+                    "log.txt",
+                )),
+        )
+        .await
+        .expect("serenity accepts the fake's message");
+    assert_eq!(msg.content, "transcript");
+    assert_eq!(msg.attachments.len(), 1);
+    assert_eq!(msg.attachments[0].filename, "log.txt");
+    assert_eq!(msg.attachments[0].size, 14);
+    let req = fake
+        .requests_matching("POST", "/messages")
+        .pop()
+        .expect("recorded");
+    assert_eq!(
+        req.body.as_ref().map(|b| b["content"].clone()),
+        Some(json!("transcript"))
+    );
+    assert_eq!(req.files.len(), 1);
+    assert_eq!(req.files[0].data, b"line 1\nline 2\n");
+    assert_eq!(
+        fake.channel_messages(g.mod_log_channel)[0]["attachments"][0]["filename"],
+        "log.txt"
+    );
+
+    fake.clear_requests();
+    assert!(fake.requests().is_empty());
+}
