@@ -63,7 +63,8 @@ start_private_cluster() {
   fi
   "${runas[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w \
      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=off" start >/dev/null
-  trap '"${runas[@]}" "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true' EXIT
+  # Expanded now: the function's locals are gone when the EXIT trap runs.
+  trap "$(printf '%q ' "${runas[@]}" "$bin/pg_ctl" -D "$dir" -m fast -w stop) >/dev/null 2>&1 || true" EXIT
   export GUILDOPS_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 
