@@ -41,7 +41,7 @@ async fn main() {
         discord.token(),
         config.discord_requests_per_sec,
     ));
-    let runtime = Runtime::new(pool.clone(), executor, config);
+    let runtime = Runtime::new(&pool, executor, config);
     let stop = CancellationToken::new();
     let workers = tokio::spawn(jobs::run(runtime, stop.clone()));
     let drain = Instant::now();
@@ -117,7 +117,7 @@ async fn wait_until_done(pool: &PgPool, n: i64) {
         if done >= n {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -170,11 +170,7 @@ fn job_runtime(
     token: &str,
 ) -> Arc<jobs::Runtime> {
     let executor = Executor::new(base, token, config.jobs.discord_requests_per_sec);
-    jobs::Runtime::new(
-        database.pool.clone(),
-        Arc::new(executor),
-        config.jobs.clone(),
-    )
+    jobs::Runtime::new(&database.pool, Arc::new(executor), config.jobs.clone())
 }
 
 fn framework(app: App) -> poise::Framework<App, CommandError> {

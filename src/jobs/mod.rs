@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -33,9 +33,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(pool: PgPool, executor: Arc<Executor>, config: JobsConfig) -> Arc<Self> {
+    /// `pool` is the daemon's; the workers use their own small pool to the same
+    /// database (see [`bookkeeping_pool`]).
+    pub fn new(pool: &PgPool, executor: Arc<Executor>, config: JobsConfig) -> Arc<Self> {
         Arc::new(Self {
-            pool,
+            pool: bookkeeping_pool(pool, config.workers),
             executor,
             config,
             wake: Notify::new(),
@@ -43,6 +45,24 @@ impl Runtime {
             node: Uuid::new_v4().simple().to_string()[..12].to_owned(),
         })
     }
+}
+
+/// Connections for claiming and finishing jobs, with `synchronous_commit = off`: a
+/// claim or a "done" lost to a PostgreSQL crash only means the job runs again, which
+/// at-least-once delivery already allows, and not waiting for the WAL flush on every
+/// claim and finish multiplies throughput. Enqueues stay in the callers' durable
+/// transactions.
+fn bookkeeping_pool(pool: &PgPool, workers: usize) -> PgPool {
+    let options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .options([("synchronous_commit", "off")]);
+    let size = u32::try_from(workers).unwrap_or(u32::MAX).saturating_add(3);
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options)
 }
 
 /// Runs the listener, the sweeper and `config.workers` workers until `stop`.
@@ -260,10 +280,15 @@ async fn record(
     alert: Option<(FailureKind, String)>,
 ) {
     let result = async {
+        let (Some((kind, text)), Some(community)) = (alert, claimed.community_id) else {
+            // The common case: one statement, no transaction round trips.
+            let mut conn = rt.pool.acquire().await?;
+            return db::finish(&mut conn, claimed.id, worker, &finish)
+                .await
+                .map(drop);
+        };
         let mut tx = rt.pool.begin().await?;
-        if db::finish(&mut tx, claimed.id, worker, &finish).await?
-            && let (Some((kind, text)), Some(community)) = (alert, claimed.community_id)
-        {
+        if db::finish(&mut tx, claimed.id, worker, &finish).await? {
             enqueue_alert(&mut tx, community, kind, text).await?;
         }
         tx.commit().await

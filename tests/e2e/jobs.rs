@@ -157,6 +157,7 @@ async fn rate_limits_are_waited_out_not_hammered() {
         .iter()
         .filter(|r| r.status == 429)
         .count();
+    println!("rate limits: {limited} 429s received for 20 jobs over 1.5 s of refusals");
     // 1.5 s of refusals at retry_after 0.5 s: a few rounds, not a request per millisecond.
     assert!(limited <= 24, "{limited} 429s received");
     assert!(limited >= 2, "the fault was exercised: {limited}");
@@ -300,4 +301,56 @@ async fn jobs_survive_a_restart_and_a_crashed_workers_lease() {
         .await;
     assert_eq!(count(&world, "done").await, 6);
     daemon.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn finished_jobs_are_pruned_after_retention_and_failed_ones_kept_longer() {
+    let world = World::new().await;
+    guildops::db::MIGRATOR
+        .run(&world.pool)
+        .await
+        .expect("migrate");
+    // (status, age in days, kept?) with the defaults: done 7 days, failed 30 days.
+    let rows = [
+        ("done", 8, false),
+        ("done", 6, true),
+        ("failed", 8, true),
+        ("dead", 31, false),
+        ("pending", 40, true),
+    ];
+    for (n, (status, days, _)) in rows.iter().enumerate() {
+        sqlx::query(
+            "insert into jobs (kind, payload, idempotency_key, status, finished_at, updated_at)
+             values ('scheduled', '{}', $1, $2,
+                     case when $2 <> 'pending' then now() - make_interval(days => $3) end,
+                     now() - make_interval(days => $3))",
+        )
+        .bind(format!("prune-{n}"))
+        .bind(status)
+        .bind(days)
+        .execute(&world.pool)
+        .await
+        .expect("insert");
+    }
+    let config = guildops::config::JobsConfig::default();
+    let day = 86_400;
+    let pruned = guildops::jobs::db::prune(
+        &world.pool,
+        i64::from(config.done_retention_days) * day,
+        i64::from(config.failed_retention_days) * day,
+    )
+    .await
+    .expect("prune");
+    assert_eq!(pruned, 2);
+    let kept: Vec<String> = sqlx::query_scalar("select idempotency_key from jobs order by id")
+        .fetch_all(&world.pool)
+        .await
+        .expect("kept");
+    let expected: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.2)
+        .map(|(n, _)| format!("prune-{n}"))
+        .collect();
+    assert_eq!(kept, expected);
 }
