@@ -75,6 +75,8 @@ pub async fn run(rt: Arc<Runtime>, stop: CancellationToken) {
     }
     tracing::info!(workers = rt.config.workers, "job workers started");
     while tasks.join_next().await.is_some() {}
+    // Before the daemon stops an embedded PostgreSQL, which waits for its sessions.
+    rt.pool.close().await;
     tracing::info!("job workers stopped");
 }
 

@@ -354,3 +354,98 @@ async fn finished_jobs_are_pruned_after_retention_and_failed_ones_kept_longer() 
         .collect();
     assert_eq!(kept, expected);
 }
+
+#[tokio::test]
+async fn dms_and_mod_log_entries_are_delivered_and_closed_dms_fail_quietly() {
+    let world = World::new().await;
+    let daemon = start(&world).await;
+    let g = world.guild.clone();
+    configure(&world, None, &[], Some(g.admin_channel)).await;
+    let community = community_id(&world).await;
+    let open = world.discord.add_user("open");
+    let closed = world.discord.add_user("closed");
+    world.discord.add_member(g.id, open, &[]);
+    world.discord.add_member(g.id, closed, &[]);
+    world.discord.block_dms(closed);
+    let jobs = [
+        Job::SendDm {
+            user_id: serenity::all::UserId::new(open),
+            content: "psst".into(),
+        },
+        Job::SendDm {
+            user_id: serenity::all::UserId::new(closed),
+            content: "psst".into(),
+        },
+        Job::ModLog {
+            channel_id: ChannelId::new(g.mod_log_channel),
+            title: "Case 1".into(),
+            description: "a warning".into(),
+        },
+    ];
+    let mut tx = world.pool.begin().await.expect("tx");
+    for (n, job) in jobs.into_iter().enumerate() {
+        outbox::enqueue(
+            &mut tx,
+            NewJob::new(Some(community), format!("dm-{n}"), job),
+        )
+        .await
+        .expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+
+    world
+        .wait_for(|| async {
+            count(&world, "done").await == 2 && count(&world, "failed").await == 1
+        })
+        .await;
+    let dms = world
+        .discord
+        .requests_matching("POST", "/messages")
+        .into_iter()
+        .filter(|r| r.status < 300 && r.body.as_ref().is_some_and(|b| b["content"] == "psst"))
+        .count();
+    assert_eq!(dms, 1, "the open DM was sent once");
+    let log = world.discord.channel_messages(g.mod_log_channel);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["embeds"][0]["title"], "Case 1");
+    let kind: String = sqlx::query_scalar("select failure_kind from jobs where status = 'failed'")
+        .fetch_one(&world.pool)
+        .await
+        .expect("failed job");
+    assert_eq!(kind, "dms_closed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        world.discord.channel_messages(g.admin_channel).is_empty(),
+        "closed DMs are nothing an admin can fix: no alert"
+    );
+    daemon.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff_until_the_job_succeeds() {
+    let world = World::new().await;
+    let daemon = start(&world).await;
+    let g = world.guild.clone();
+    let role = world.discord.add_role(g.id, "Member", 0, 10);
+    configure(&world, None, &[role], Some(g.admin_channel)).await;
+    world.discord.fail_requests("PUT", "/roles/", 502, 0, 2);
+
+    let user = world.discord.add_user("patient");
+    world.discord.add_member(g.id, user, &[]);
+    world
+        .wait_for(|| async { has_role(&world, user, role) })
+        .await;
+    world
+        .wait_for(|| async { count(&world, "done").await == 1 })
+        .await;
+    let attempts: i32 = sqlx::query_scalar("select attempts from jobs")
+        .fetch_one(&world.pool)
+        .await
+        .expect("attempts");
+    assert_eq!(attempts, 3, "two 502s, then success");
+    assert!(
+        world.discord.channel_messages(g.admin_channel).is_empty(),
+        "temporary errors raise no alert"
+    );
+    daemon.stop().await.expect("clean stop");
+}
