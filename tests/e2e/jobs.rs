@@ -82,6 +82,7 @@ fn posted(world: &World, channel: u64, needle: &str) -> usize {
 async fn a_join_greets_and_grants_the_auto_role_and_a_leave_says_farewell() {
     let world = World::new().await;
     let daemon = start(&world).await;
+    world.wait_for_commands().await;
     let g = world.guild.clone();
     let role = world.discord.add_role(g.id, "Member", 0, 10);
     configure(
@@ -91,10 +92,28 @@ async fn a_join_greets_and_grants_the_auto_role_and_a_leave_says_farewell() {
             "Welcome {user} to {server}!",
             "Bye {user}",
         )),
-        &[role],
+        &[],
         None,
     )
     .await;
+    let saved = world
+        .discord
+        .run_command(
+            g.id,
+            g.admin_channel,
+            g.owner_id,
+            Command::new("setup")
+                .sub("autorole")
+                .integer("action", 0)
+                .role("role", role),
+        )
+        .reply(WAIT)
+        .await;
+    let saved = text(&saved);
+    assert!(
+        saved.contains(&format!("Auto-roles: <@&{role}>")),
+        "{saved}"
+    );
 
     let user = world.discord.add_user("alice");
     world.discord.add_member(g.id, user, &[]);
