@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 const JOBS: usize = 3000;
 const SAMPLES: usize = 100;
+const WORKERS: usize = 8;
 
 #[tokio::main]
 async fn main() {
@@ -32,7 +33,7 @@ async fn main() {
     let enqueue_secs = started.elapsed().as_secs_f64();
 
     let config = JobsConfig {
-        workers: 8,
+        workers: WORKERS,
         discord_requests_per_sec: 1_000_000,
         ..JobsConfig::default()
     };
@@ -53,11 +54,11 @@ async fn main() {
     let _ = workers.await;
 
     println!(
-        "jobs: {JOBS} enqueued in {enqueue_secs:.2}s ({:.0}/s, one transaction each)",
+        "jobs: {JOBS} enqueued in {enqueue_secs:.2}s ({:.0}/s, one transaction each, 8 concurrent callers)",
         JOBS as f64 / enqueue_secs
     );
     println!(
-        "jobs: {JOBS} claimed+applied+completed in {drain_secs:.2}s ({:.0} jobs/s, 8 workers)",
+        "jobs: {JOBS} claimed+applied+completed in {drain_secs:.2}s ({:.0} jobs/s, {WORKERS} workers)",
         JOBS as f64 / drain_secs
     );
     println!(
@@ -97,15 +98,23 @@ fn message(channel: ChannelId, n: usize) -> NewJob {
     NewJob::new(None, format!("bench-{n}-{}", uuid::Uuid::new_v4()), job)
 }
 
-/// One transaction per job, as a domain would (the cost that matters).
+/// One durable transaction per job, as a domain would, from 8 concurrent callers
+/// (gateway events and commands arrive concurrently in the daemon too).
 async fn enqueue_batch(pool: &PgPool, channel: ChannelId, n: usize) {
-    for i in 0..n {
-        let mut tx = pool.begin().await.expect("tx");
-        outbox::enqueue(&mut tx, message(channel, i))
-            .await
-            .expect("enqueue");
-        tx.commit().await.expect("commit");
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..8 {
+        let pool = pool.clone();
+        callers.spawn(async move {
+            for i in (caller..n).step_by(8) {
+                let mut tx = pool.begin().await.expect("tx");
+                outbox::enqueue(&mut tx, message(channel, i))
+                    .await
+                    .expect("enqueue");
+                tx.commit().await.expect("commit");
+            }
+        });
     }
+    while callers.join_next().await.is_some() {}
 }
 
 async fn wait_until_done(pool: &PgPool, n: i64) {
