@@ -4,6 +4,7 @@
 
 mod about;
 pub mod error;
+mod ops;
 mod setup;
 
 pub use error::CommandError;
@@ -14,5 +15,5 @@ pub type Command = poise::Command<crate::app::App, CommandError>;
 
 /// Every command the bot registers.
 pub fn all() -> Vec<Command> {
-    vec![about::about(), setup::setup()]
+    vec![about::about(), setup::setup(), ops::ops()]
 }

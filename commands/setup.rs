@@ -16,7 +16,7 @@ use super::{CommandError, Context};
     guild_only,
     default_member_permissions = "MANAGE_GUILD",
     required_permissions = "MANAGE_GUILD",
-    subcommands("channels", "moderators", "welcome", "show"),
+    subcommands("channels", "moderators", "welcome", "autorole", "show"),
     subcommand_required
 )]
 pub async fn setup(_: Context<'_>) -> Result<(), CommandError> {
@@ -64,6 +64,26 @@ async fn moderators(
         },
         RoleAction::Remove => SettingsChange {
             remove_moderator_role: Some(role),
+            ..Default::default()
+        },
+    };
+    apply(ctx, change).await
+}
+
+/// Add or remove a role every newcomer gets when they join
+#[poise::command(slash_command, guild_only)]
+async fn autorole(
+    ctx: Context<'_>,
+    #[description = "Add or remove"] action: RoleAction,
+    #[description = "The role to give on join (must be below my role)"] role: RoleId,
+) -> Result<(), CommandError> {
+    let change = match action {
+        RoleAction::Add => SettingsChange {
+            add_auto_role: Some(role),
+            ..Default::default()
+        },
+        RoleAction::Remove => SettingsChange {
+            remove_auto_role: Some(role),
             ..Default::default()
         },
     };
@@ -142,6 +162,7 @@ fn render(s: &Settings) -> String {
     let _ = writeln!(out, "Moderator roles: {}", roles(&s.moderator_roles));
     let _ = writeln!(out, "Welcome channel: {}", channel(s.welcome_channel));
     let _ = writeln!(out, "Welcome message: {}", text(&s.welcome_message));
-    let _ = write!(out, "Farewell message: {}", text(&s.farewell_message));
+    let _ = writeln!(out, "Farewell message: {}", text(&s.farewell_message));
+    let _ = write!(out, "Auto-roles: {}", roles(&s.auto_roles));
     out
 }

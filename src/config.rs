@@ -29,6 +29,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub discord: DiscordConfig,
     pub http: HttpConfig,
+    pub jobs: JobsConfig,
     pub log: LogConfig,
 }
 
@@ -72,6 +73,40 @@ pub struct HttpConfig {
     pub bind: SocketAddr,
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
+}
+
+/// The outbox workers (`crate::jobs`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Concurrent workers in this process (every process may run some).
+    pub workers: usize,
+    /// Seconds a claimed job stays leased; renewed while it runs, reclaimed after.
+    pub lease_secs: u64,
+    /// How often expired leases are reclaimed and due scheduled jobs looked for.
+    pub sweep_interval_ms: u64,
+    /// Attempts on temporary errors before a job is declared dead.
+    pub max_attempts: i32,
+    /// Finished jobs are deleted after this many days.
+    pub done_retention_days: u32,
+    /// Failed and dead jobs are deleted after this many days unless retried.
+    pub failed_retention_days: u32,
+    /// Cap on Discord REST requests per second from this process (Discord allows 50).
+    pub discord_requests_per_sec: u32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            lease_secs: 30,
+            sweep_interval_ms: 5000,
+            max_attempts: 10,
+            done_retention_days: 7,
+            failed_retention_days: 30,
+            discord_requests_per_sec: 50,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

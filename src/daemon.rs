@@ -4,6 +4,7 @@
 //! everything down in order (gateway, HTTP, database).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serenity::all::{ClientBuilder, GuildId};
@@ -15,7 +16,9 @@ use crate::app::App;
 use crate::commands::{self, CommandError};
 use crate::config::{Config, Secrets};
 use crate::db::{Database, DbError};
+use crate::discord::effects::Executor;
 use crate::discord::{self, StartError};
+use crate::jobs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -79,6 +82,7 @@ impl Daemon {
             Err(source) => return Err((StartupError::Listen { addr, source }, database)),
         };
         let http_addr = listener.local_addr().unwrap_or(addr);
+        let jobs = job_runtime(&database, &config, &base, secrets.discord_token());
         let app = App::new(database.pool.clone(), config);
         let client = ClientBuilder::new_with_http(http, discord::intents())
             .framework(framework(app.clone()))
@@ -89,7 +93,14 @@ impl Daemon {
         };
         tracing::info!(bot.id = %me.id, bot.name = %me.name, %http_addr, "guildops started");
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run(client, listener, app.clone(), database, stop.clone()));
+        let task = tokio::spawn(run(
+            client,
+            listener,
+            app.clone(),
+            database,
+            jobs,
+            stop.clone(),
+        ));
         Ok(Daemon {
             http_addr,
             app,
@@ -119,10 +130,12 @@ async fn run(
     listener: TcpListener,
     app: App,
     database: Database,
+    workers: Arc<jobs::Runtime>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(app.config.daemon.shutdown_grace_secs);
     let http_task = tokio::spawn(crate::http::serve(listener, app.clone(), stop.clone()));
+    let jobs_task = tokio::spawn(jobs::run(workers, stop.clone()));
     let shards = client.shard_manager.clone();
     let outcome = tokio::select! {
         result = client.start() => match result {
@@ -140,9 +153,24 @@ async fn run(
         Err(_) => tracing::warn!("HTTP server did not finish in-flight requests in time"),
         _ => {}
     }
+    // Workers release the jobs they hold on cancel; they need the pool, so they stop first.
+    if tokio::time::timeout(grace, jobs_task).await.is_err() {
+        tracing::warn!("job workers did not stop in time; their leases will expire");
+    }
     database.close().await?;
     tracing::info!("stopped");
     outcome
+}
+
+/// The outbox workers, applying jobs to Discord at `base`.
+fn job_runtime(
+    database: &Database,
+    config: &Config,
+    base: &str,
+    token: &str,
+) -> Arc<jobs::Runtime> {
+    let executor = Executor::new(base, token, config.jobs.discord_requests_per_sec);
+    jobs::Runtime::new(&database.pool, Arc::new(executor), config.jobs.clone())
 }
 
 fn framework(app: App) -> poise::Framework<App, CommandError> {

@@ -14,6 +14,8 @@ pub mod daemon;
 pub mod db;
 pub mod discord;
 pub mod http;
+pub mod jobs;
+pub mod outbox;
 pub mod telemetry;
 
 pub use daemon::{Daemon, StartupError};

@@ -181,7 +181,7 @@ pub async fn find_by_guild(
 }
 
 pub async fn record_join(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     community_id: Uuid,
     member: &MemberSnapshot,
 ) -> Result<(), sqlx::Error> {
@@ -198,29 +198,30 @@ pub async fn record_join(
     .bind(member.is_bot)
     .bind(member.joined_at)
     .bind(roles)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
 
+/// Returns when the membership that ended began (keys its farewell).
 pub async fn record_leave(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     community_id: Uuid,
     user_id: UserId,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
     // A leave for someone we never saw join (joined before we were invited, in a large
     // guild) still gets a row, so the leave is not lost.
-    sqlx::query(
+    sqlx::query_scalar(
         "insert into community_members (community_id, discord_user_id, left_at)
          values ($1, $2, now())
          on conflict (community_id, discord_user_id) do update
-            set left_at = now(), updated_at = now()",
+            set left_at = now(), updated_at = now()
+         returning joined_at",
     )
     .bind(community_id)
     .bind(sf(user_id.get()))
-    .execute(pool)
-    .await?;
-    Ok(())
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn is_present(
@@ -262,13 +263,16 @@ fn settings_from_row(row: &PgRow) -> Result<Settings, sqlx::Error> {
     })
 }
 
-pub async fn settings(pool: &PgPool, community_id: Uuid) -> Result<Settings, sqlx::Error> {
+pub async fn settings(
+    conn: impl sqlx::PgExecutor<'_>,
+    community_id: Uuid,
+) -> Result<Settings, sqlx::Error> {
     let sql = concat!(
         "select ",
         settings_columns!(),
         " from community_settings where community_id = $1"
     );
-    let row = sqlx::query(sql).bind(community_id).fetch_one(pool).await?;
+    let row = sqlx::query(sql).bind(community_id).fetch_one(conn).await?;
     settings_from_row(&row)
 }
 

@@ -3,11 +3,14 @@
 //! when it is removed, the member roster, and the owner's `/setup` settings.
 
 mod db;
+pub mod welcome;
 
 use chrono::{DateTime, Utc};
 use serenity::all::{ChannelId, GuildId, RoleId, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::outbox;
 
 /// What a GUILD_CREATE tells us about a guild.
 #[derive(Debug, Clone)]
@@ -66,6 +69,8 @@ pub struct SettingsChange {
     pub welcome_channel: Option<ChannelId>,
     pub welcome_message: Option<String>,
     pub farewell_message: Option<String>,
+    pub add_auto_role: Option<RoleId>,
+    pub remove_auto_role: Option<RoleId>,
 }
 
 /// Discord's own cap on a message; a welcome text longer than this could never be sent.
@@ -128,14 +133,26 @@ pub async fn member_joined(
     member: &MemberSnapshot,
 ) -> Result<(), Error> {
     let community = find_by_guild(pool, guild_id).await?;
-    db::record_join(pool, community.id, member).await?;
+    let mut tx = pool.begin().await?;
+    db::record_join(&mut tx, community.id, member).await?;
+    let settings = db::settings(&mut *tx, community.id).await?;
+    for job in welcome::join_jobs(&community, &settings, member) {
+        outbox::enqueue(&mut tx, job).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
 #[tracing::instrument(skip_all, fields(guild.id = %guild_id, user.id = %user_id))]
 pub async fn member_left(pool: &PgPool, guild_id: GuildId, user_id: UserId) -> Result<(), Error> {
     let community = find_by_guild(pool, guild_id).await?;
-    db::record_leave(pool, community.id, user_id).await?;
+    let mut tx = pool.begin().await?;
+    let joined_at = db::record_leave(&mut tx, community.id, user_id).await?;
+    let settings = db::settings(&mut *tx, community.id).await?;
+    for job in welcome::leave_jobs(&community, &settings, user_id, joined_at) {
+        outbox::enqueue(&mut tx, job).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -182,7 +199,9 @@ fn check_change(change: &SettingsChange) -> Result<(), Error> {
         && change.remove_moderator_role.is_none()
         && change.welcome_channel.is_none()
         && change.welcome_message.is_none()
-        && change.farewell_message.is_none();
+        && change.farewell_message.is_none()
+        && change.add_auto_role.is_none()
+        && change.remove_auto_role.is_none();
     if empty {
         return Err(Error::NothingToChange);
     }
@@ -222,6 +241,14 @@ pub fn apply_change(settings: &mut Settings, change: SettingsChange) {
     }
     if let Some(text) = change.farewell_message {
         settings.farewell_message = Some(text).filter(|t| !t.trim().is_empty());
+    }
+    if let Some(role) = change.add_auto_role
+        && !settings.auto_roles.contains(&role)
+    {
+        settings.auto_roles.push(role);
+    }
+    if let Some(role) = change.remove_auto_role {
+        settings.auto_roles.retain(|r| *r != role);
     }
 }
 

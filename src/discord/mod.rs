@@ -2,8 +2,10 @@
 //! compatible base), the gateway intents, token verification, and gateway event
 //! handlers that turn Discord's events into calls on the domains.
 
+pub mod effects;
 pub mod events;
 pub mod permissions;
+pub mod ratelimit;
 
 use serenity::all::{GatewayIntents, Http, HttpBuilder};
 

@@ -6,5 +6,7 @@ mod support;
 mod commands;
 mod fidelity;
 mod gateway;
+mod jobs;
+mod jobs_crash;
 mod process;
 mod side_server;

@@ -94,7 +94,12 @@ impl World {
 
     /// Starts a daemon and waits until it has connected and provisioned the guild.
     pub async fn start_daemon(&self) -> Daemon {
-        let daemon = Daemon::start(self.config(), secrets(&self.discord))
+        self.start_daemon_with(self.config()).await
+    }
+
+    /// [`World::start_daemon`] with a configuration the test adjusted.
+    pub async fn start_daemon_with(&self, config: Config) -> Daemon {
+        let daemon = Daemon::start(config, secrets(&self.discord))
             .await
             .expect("daemon starts");
         assert!(

@@ -1,0 +1,170 @@
+//! Outbox throughput and latency, printed (not a timed test): enqueue + claim + apply +
+//! complete of N message jobs against the fake Discord with zero latency, and the
+//! pickup latency of one job enqueued into an idle queue (NOTIFY → worker → request).
+//! Needs PostgreSQL at GUILDOPS_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+//! Run: `cargo bench --bench jobs`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use guildops::config::JobsConfig;
+use guildops::discord::effects::Executor;
+use guildops::jobs::{self, Runtime};
+use guildops::outbox::{self, Job, NewJob};
+use guildops_harness::FakeDiscord;
+use serenity::all::ChannelId;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+const JOBS: usize = 3000;
+const SAMPLES: usize = 100;
+const WORKERS: usize = 8;
+
+#[tokio::main]
+async fn main() {
+    let pool = fresh_pool().await;
+    guildops::db::MIGRATOR.run(&pool).await.expect("migrate");
+    let discord = FakeDiscord::start().await;
+    let guild = discord.add_guild("Bench");
+    let channel = ChannelId::new(guild.general_channel);
+
+    let started = Instant::now();
+    enqueue_batch(&pool, channel, JOBS).await;
+    let enqueue_secs = started.elapsed().as_secs_f64();
+
+    let config = JobsConfig {
+        workers: WORKERS,
+        discord_requests_per_sec: 1_000_000,
+        ..JobsConfig::default()
+    };
+    let executor = Arc::new(Executor::new(
+        &discord.base_url(),
+        discord.token(),
+        config.discord_requests_per_sec,
+    ));
+    let runtime = Runtime::new(&pool, executor, config);
+    let stop = CancellationToken::new();
+    let workers = tokio::spawn(jobs::run(runtime, stop.clone()));
+    let drain = Instant::now();
+    wait_until_done(&pool, JOBS as i64).await;
+    let drain_secs = drain.elapsed().as_secs_f64();
+
+    let latencies = pickup_latencies(&pool, &discord, channel).await;
+    stop.cancel();
+    let _ = workers.await;
+
+    println!(
+        "jobs: {JOBS} enqueued in {enqueue_secs:.2}s ({:.0}/s, one transaction each, 8 concurrent callers)",
+        JOBS as f64 / enqueue_secs
+    );
+    println!(
+        "jobs: {JOBS} claimed+applied+completed in {drain_secs:.2}s ({:.0} jobs/s, {WORKERS} workers)",
+        JOBS as f64 / drain_secs
+    );
+    println!(
+        "jobs: end to end {:.0} jobs/s (enqueue + claim + apply + complete)",
+        JOBS as f64 / (enqueue_secs + drain_secs)
+    );
+    println!(
+        "idle pickup latency over {SAMPLES} jobs: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0)
+    );
+}
+
+async fn fresh_pool() -> PgPool {
+    let admin = std::env::var("GUILDOPS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL for the bench");
+    let name = format!("guildops_bench_{}", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create bench database");
+    let (base, _) = admin.rsplit_once('/').expect("url with a database");
+    PgPool::connect(&format!("{base}/{name}"))
+        .await
+        .expect("connect")
+}
+
+fn message(channel: ChannelId, n: usize) -> NewJob {
+    let job = Job::SendMessage {
+        channel_id: channel,
+        content: format!("bench {n}"),
+    };
+    NewJob::new(None, format!("bench-{n}-{}", uuid::Uuid::new_v4()), job)
+}
+
+/// One durable transaction per job, as a domain would, from 8 concurrent callers
+/// (gateway events and commands arrive concurrently in the daemon too).
+async fn enqueue_batch(pool: &PgPool, channel: ChannelId, n: usize) {
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..8 {
+        let pool = pool.clone();
+        callers.spawn(async move {
+            for i in (caller..n).step_by(8) {
+                let mut tx = pool.begin().await.expect("tx");
+                outbox::enqueue(&mut tx, message(channel, i))
+                    .await
+                    .expect("enqueue");
+                tx.commit().await.expect("commit");
+            }
+        });
+    }
+    while callers.join_next().await.is_some() {}
+}
+
+async fn wait_until_done(pool: &PgPool, n: i64) {
+    loop {
+        let done: i64 = sqlx::query_scalar("select count(*) from jobs where status = 'done'")
+            .fetch_one(pool)
+            .await
+            .expect("count");
+        if done >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Enqueue into an idle queue, time until the fake sees the request.
+async fn pickup_latencies(pool: &PgPool, discord: &FakeDiscord, channel: ChannelId) -> Vec<f64> {
+    let mut out = Vec::with_capacity(SAMPLES);
+    for i in 0..SAMPLES {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let marker = format!("pickup {i}");
+        let job = Job::SendMessage {
+            channel_id: channel,
+            content: marker.clone(),
+        };
+        let started = Instant::now();
+        let mut tx = pool.begin().await.expect("tx");
+        outbox::enqueue(&mut tx, NewJob::new(None, marker.clone(), job))
+            .await
+            .expect("enqueue");
+        tx.commit().await.expect("commit");
+        let seen = discord
+            .wait_for_request(
+                |r| {
+                    r.body
+                        .as_ref()
+                        .is_some_and(|b| b["content"] == marker.as_str())
+                },
+                Duration::from_secs(10),
+            )
+            .await;
+        assert!(seen.is_some(), "job {i} was never picked up");
+        out.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    out
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or(0.0)
+}

@@ -1,0 +1,331 @@
+//! The REST executor that applies outbox jobs to Discord. It sends requests itself
+//! (with serenity's token and base) because serenity's error type drops a 429's
+//! `retry_after`, and with serenity's limiter off that number is what keeps us from
+//! hammering Discord. Outcomes are sorted into: done, temporary (retry later with
+//! backoff) and permanent (the job fails with a reason an admin can act on).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+
+use super::ratelimit::RateLimits;
+use crate::outbox::Job;
+
+/// How many 429s one job may absorb before it is retried later as a whole.
+const MAX_RATE_LIMITED: u32 = 20;
+
+/// Why a job can never succeed as things stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    MissingPermissions,
+    MissingAccess,
+    UnknownMember,
+    UnknownRole,
+    UnknownChannel,
+    DmsClosed,
+    Rejected,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::MissingPermissions => "missing_permissions",
+            FailureKind::MissingAccess => "missing_access",
+            FailureKind::UnknownMember => "unknown_member",
+            FailureKind::UnknownRole => "unknown_role",
+            FailureKind::UnknownChannel => "unknown_channel",
+            FailureKind::DmsClosed => "dms_closed",
+            FailureKind::Rejected => "rejected",
+        }
+    }
+
+    /// Discord's JSON error code (and status) → why.
+    pub fn classify(status: u16, code: i64) -> FailureKind {
+        match code {
+            50013 => FailureKind::MissingPermissions,
+            50001 => FailureKind::MissingAccess,
+            10007 | 10013 => FailureKind::UnknownMember,
+            10011 => FailureKind::UnknownRole,
+            10003 => FailureKind::UnknownChannel,
+            50007 => FailureKind::DmsClosed,
+            _ if status == 403 => FailureKind::MissingPermissions,
+            _ => FailureKind::Rejected,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EffectError {
+    #[error("temporary: {0}")]
+    Temporary(String),
+    #[error("{message}")]
+    Permanent { kind: FailureKind, message: String },
+}
+
+pub struct Executor {
+    client: reqwest::Client,
+    api: String,
+    authorization: String,
+    limits: RateLimits,
+    rate_limited: AtomicU64,
+}
+
+impl Executor {
+    /// `base` is `https://discord.com` or a compatible base (`discord.api_base`).
+    pub fn new(base: &str, token: &str, global_per_sec: u32) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .build()
+                .unwrap_or_default(),
+            api: format!("{}/api/v10", base.trim_end_matches('/')),
+            authorization: format!("Bot {token}"),
+            limits: RateLimits::new(global_per_sec),
+            rate_limited: AtomicU64::new(0),
+        }
+    }
+
+    /// 429s received so far (a metric and a test aid).
+    pub fn rate_limited_count(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+
+    pub async fn apply(&self, job: &Job) -> Result<(), EffectError> {
+        match job {
+            Job::AddRole {
+                guild_id,
+                user_id,
+                role_id,
+                reason,
+            } => {
+                let path = format!("/guilds/{guild_id}/members/{user_id}/roles/{role_id}");
+                let bucket = format!("member_roles:{guild_id}");
+                self.send(Method::PUT, &path, &bucket, None, Some(reason))
+                    .await
+                    .map(drop)
+            }
+            Job::RemoveRole {
+                guild_id,
+                user_id,
+                role_id,
+                reason,
+            } => {
+                let path = format!("/guilds/{guild_id}/members/{user_id}/roles/{role_id}");
+                let bucket = format!("member_roles:{guild_id}");
+                self.send(Method::DELETE, &path, &bucket, None, Some(reason))
+                    .await
+                    .map(drop)
+            }
+            Job::SendMessage {
+                channel_id,
+                content,
+            }
+            | Job::AdminAlert {
+                channel_id,
+                content,
+            } => {
+                self.post_message(channel_id.get(), json!({"content": content}))
+                    .await
+            }
+            Job::ModLog {
+                channel_id,
+                title,
+                description,
+            } => {
+                let embed = json!({"title": title, "description": description});
+                self.post_message(channel_id.get(), json!({"embeds": [embed]}))
+                    .await
+            }
+            Job::SendDm { user_id, content } => self.send_dm(user_id.get(), content).await,
+            // Handled by `crate::jobs`; never reaches Discord.
+            Job::Scheduled { .. } => Ok(()),
+        }
+    }
+
+    async fn post_message(&self, channel: u64, body: Value) -> Result<(), EffectError> {
+        // Mentions in posted text must not ping everyone by accident.
+        let mut body = body;
+        body["allowed_mentions"] = json!({"parse": ["users"]});
+        let path = format!("/channels/{channel}/messages");
+        self.send(
+            Method::POST,
+            &path,
+            &format!("messages:{channel}"),
+            Some(body),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn send_dm(&self, user: u64, content: &str) -> Result<(), EffectError> {
+        let body = json!({"recipient_id": user.to_string()});
+        let channel = self
+            .send(
+                Method::POST,
+                "/users/@me/channels",
+                "dm_open",
+                Some(body),
+                None,
+            )
+            .await?;
+        let channel: u64 = channel["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| EffectError::Temporary("DM channel without an id".into()))?;
+        self.post_message(channel, json!({"content": content}))
+            .await
+    }
+
+    /// One request, waiting out rate limits; returns the JSON body (or null).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        bucket: &str,
+        body: Option<Value>,
+        reason: Option<&str>,
+    ) -> Result<Value, EffectError> {
+        for _ in 0..=MAX_RATE_LIMITED {
+            self.limits.acquire(bucket).await;
+            let mut request = self
+                .client
+                .request(method.clone(), format!("{}{path}", self.api))
+                .header("authorization", &self.authorization);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            if let Some(reason) = reason {
+                request = request.header("x-audit-log-reason", encode_reason(reason));
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| EffectError::Temporary(format!("network: {e}")))?;
+            match self.outcome(bucket, response).await {
+                Outcome::Done(value) => return Ok(value),
+                Outcome::RateLimited => continue,
+                Outcome::Failed(e) => return Err(e),
+            }
+        }
+        Err(EffectError::Temporary("still rate limited".into()))
+    }
+
+    async fn outcome(&self, bucket: &str, response: Response) -> Outcome {
+        let status = response.status();
+        self.note_bucket_headers(bucket, &response);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("guildops_discord_rate_limited_total").increment(1);
+            let (wait, global) = retry_after(response).await;
+            self.limits.block(bucket, global, wait);
+            return Outcome::RateLimited;
+        }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Outcome::Done(body);
+        }
+        let message = body["message"].as_str().unwrap_or("no message").to_owned();
+        if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+            return Outcome::Failed(EffectError::Temporary(format!("{status}: {message}")));
+        }
+        let code = body["code"].as_i64().unwrap_or(0);
+        Outcome::Failed(EffectError::Permanent {
+            kind: FailureKind::classify(status.as_u16(), code),
+            message: format!("{} (Discord {code}): {message}", status.as_u16()),
+        })
+    }
+
+    /// An exhausted bucket is waited out before the next request, instead of after a 429.
+    fn note_bucket_headers(&self, bucket: &str, response: &Response) {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        if header("x-ratelimit-remaining").as_deref() == Some("0")
+            && let Some(after) = header("x-ratelimit-reset-after").and_then(|v| v.parse().ok())
+        {
+            self.limits
+                .block(bucket, false, Duration::from_secs_f64(clamp_secs(after)));
+        }
+    }
+}
+
+enum Outcome {
+    Done(Value),
+    RateLimited,
+    Failed(EffectError),
+}
+
+/// The body's float `retry_after` (more precise than the header's whole seconds).
+async fn retry_after(response: Response) -> (Duration, bool) {
+    let global_header = response
+        .headers()
+        .get("x-ratelimit-global")
+        .is_some_and(|v| v.as_bytes() == b"true");
+    let header_secs = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok());
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let secs = body["retry_after"].as_f64().or(header_secs).unwrap_or(1.0);
+    let global = global_header || body["global"].as_bool() == Some(true);
+    (Duration::from_secs_f64(clamp_secs(secs)), global)
+}
+
+/// A hostile or broken server cannot park a worker for hours.
+fn clamp_secs(secs: f64) -> f64 {
+    if secs.is_finite() {
+        secs.clamp(0.0, 300.0)
+    } else {
+        1.0
+    }
+}
+
+/// Discord wants the audit-log reason percent-encoded.
+fn encode_reason(reason: &str) -> String {
+    let mut out = String::new();
+    for b in reason.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~ ".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.replace(' ', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discord_codes_map_to_reasons() {
+        assert_eq!(
+            FailureKind::classify(403, 50013),
+            FailureKind::MissingPermissions
+        );
+        assert_eq!(FailureKind::classify(404, 10011), FailureKind::UnknownRole);
+        assert_eq!(
+            FailureKind::classify(404, 10007),
+            FailureKind::UnknownMember
+        );
+        assert_eq!(
+            FailureKind::classify(404, 10003),
+            FailureKind::UnknownChannel
+        );
+        assert_eq!(FailureKind::classify(403, 50007), FailureKind::DmsClosed);
+        assert_eq!(FailureKind::classify(400, 50035), FailureKind::Rejected);
+    }
+
+    #[test]
+    fn reasons_are_percent_encoded() {
+        assert_eq!(encode_reason("auto-role: é"), "auto-role%3A%20%C3%A9");
+    }
+}

@@ -1,0 +1,178 @@
+//! SQL for running jobs: claim (FOR UPDATE SKIP LOCKED, so any number of workers in any
+//! number of processes never take the same job), lease renewal, finishing, reclaiming
+//! expired leases, pruning and alert grouping. Status strings come from
+//! `outbox::Status::transition`, never spelled here.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use crate::outbox::{Event, Status};
+
+/// A job this worker now holds under a lease.
+#[derive(Debug)]
+pub struct Claimed {
+    pub id: i64,
+    pub community_id: Option<Uuid>,
+    pub attempts: i32,
+    pub payload: serde_json::Value,
+}
+
+/// How a held job ends this run.
+pub struct Finish {
+    pub status: Status,
+    pub run_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub failure_kind: Option<&'static str>,
+    /// A release on shutdown does not count as an attempt.
+    pub refund_attempt: bool,
+}
+
+fn status(event: Event, from: Status) -> &'static str {
+    // The transitions used here are valid by construction; the fallback is never hit.
+    from.transition(event).unwrap_or(from).as_str()
+}
+
+pub async fn claim(
+    pool: &PgPool,
+    worker: &str,
+    lease_secs: i64,
+) -> Result<Option<Claimed>, sqlx::Error> {
+    let row = sqlx::query(
+        "update jobs set status = $3, attempts = attempts + 1, locked_by = $1,
+                lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
+         where id = (select id from jobs where status = 'pending' and run_at <= now()
+                     order by run_at limit 1 for update skip locked)
+         returning id, community_id, attempts, payload",
+    )
+    .bind(worker)
+    .bind(lease_secs as f64)
+    .bind(status(Event::Claim, Status::Pending))
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok(Claimed {
+            id: r.try_get("id")?,
+            community_id: r.try_get("community_id")?,
+            attempts: r.try_get("attempts")?,
+            payload: r.try_get("payload")?,
+        })
+    })
+    .transpose()
+}
+
+/// False when the lease was lost (reclaimed after expiring): stop touching the job.
+pub async fn renew(
+    pool: &PgPool,
+    id: i64,
+    worker: &str,
+    lease_secs: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update jobs set lease_expires_at = now() + make_interval(secs => $3)
+         where id = $1 and locked_by = $2 and status = 'running'",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(lease_secs as f64)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends a held job; false when this worker no longer held it.
+pub async fn finish(
+    conn: &mut PgConnection,
+    id: i64,
+    worker: &str,
+    f: &Finish,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update jobs set status = $3, lease_expires_at = null, locked_by = null,
+                run_at = coalesce($4, run_at), last_error = coalesce($5, last_error),
+                failure_kind = $6, attempts = attempts - $7::int,
+                finished_at = case when $3 in ('done', 'failed', 'dead') then now() end,
+                updated_at = now()
+         where id = $1 and locked_by = $2 and status = 'running'",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(f.status.as_str())
+    .bind(f.run_at)
+    .bind(&f.error)
+    .bind(f.failure_kind)
+    .bind(i32::from(f.refund_attempt))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Jobs whose worker vanished go back to the queue (or die when out of attempts).
+pub async fn reclaim_expired(pool: &PgPool, max_attempts: i32) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "update jobs set status = case when attempts >= $1 then $3 else $2 end,
+                lease_expires_at = null, locked_by = null,
+                last_error = 'lease expired: the worker stopped or crashed',
+                finished_at = case when attempts >= $1 then now() end, updated_at = now()
+         where status = 'running' and lease_expires_at < now()",
+    )
+    .bind(max_attempts)
+    .bind(status(Event::LeaseExpired, Status::Running))
+    .bind(status(Event::GiveUp, Status::Running))
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Done jobs after `done_secs`; failed and dead ones after `failed_secs`.
+pub async fn prune(pool: &PgPool, done_secs: i64, failed_secs: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "delete from jobs where
+            (status = 'done' and finished_at < now() - make_interval(secs => $1))
+         or (status in ('failed', 'dead') and updated_at < now() - make_interval(secs => $2))",
+    )
+    .bind(done_secs as f64)
+    .bind(failed_secs as f64)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// When the next pending job is due, so an idle worker sleeps exactly until then.
+pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("select min(run_at) from jobs where status = 'pending'")
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn admin_channel(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+) -> Result<Option<i64>, sqlx::Error> {
+    let channel: Option<Option<i64>> = sqlx::query_scalar(
+        "select admin_channel_id from community_settings where community_id = $1",
+    )
+    .bind(community_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(channel.flatten())
+}
+
+/// True when no alert of this kind went out in the last hour (and records this one).
+pub async fn take_alert_slot(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+    kind: &str,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "insert into job_alerts (community_id, failure_kind) values ($1, $2)
+         on conflict (community_id, failure_kind) do update set last_sent_at = now()
+            where job_alerts.last_sent_at < now() - interval '1 hour'
+         returning 1",
+    )
+    .bind(community_id)
+    .bind(kind)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
