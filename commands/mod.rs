@@ -3,6 +3,7 @@
 //! declared on the command, never checked with `if`s in the body.
 
 mod about;
+mod audit;
 pub mod error;
 mod setup;
 
@@ -14,5 +15,5 @@ pub type Command = poise::Command<crate::app::App, CommandError>;
 
 /// Every command the bot registers.
 pub fn all() -> Vec<Command> {
-    vec![about::about(), setup::setup()]
+    vec![about::about(), setup::setup(), audit::audit()]
 }
