@@ -14,7 +14,13 @@ use crate::support::{WAIT, World, fresh_database, pool, text};
 
 /// A migrated fresh database with one community, inserted directly.
 async fn community_db() -> (PgPool, Uuid) {
-    let pool = pool(&fresh_database().await).await;
+    let (pool, id, _) = community_db_url().await;
+    (pool, id)
+}
+
+async fn community_db_url() -> (PgPool, Uuid, String) {
+    let url = fresh_database().await;
+    let pool = pool(&url).await;
     guildops::db::MIGRATOR.run(&pool).await.expect("migrate");
     let id = Uuid::now_v7();
     sqlx::query(
@@ -25,7 +31,7 @@ async fn community_db() -> (PgPool, Uuid) {
     .execute(&pool)
     .await
     .expect("community");
-    (pool, id)
+    (pool, id, url)
 }
 
 fn entry(community_id: Uuid, n: i64) -> NewEntry {
@@ -326,4 +332,49 @@ async fn concurrent_appends_to_one_community_keep_a_valid_chain() {
     let first: serde_json::Value =
         serde_json::from_slice(out.split(|b| *b == b'\n').next().expect("a line")).expect("json");
     assert_eq!(first["seq"], 1);
+}
+
+/// `guildops audit ...` as a process against `url`; (success, stdout).
+async fn cli(url: &str, args: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_guildops"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GUILDOPS_DATABASE__URL", url)
+        .current_dir(dir.path())
+        .arg("audit")
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run guildops"))
+        .await
+        .expect("join");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_verifies_and_exports_json_lines() {
+    let (pool, community, url) = community_db_url().await;
+    append_n(&pool, community, 3).await;
+    let (ok, out) = cli(&url, &["verify"]).await;
+    assert!(ok && out.contains("3 entries, chain intact"), "{out}");
+    let id = community.to_string();
+    let (ok, out) = cli(&url, &["export", "--community", &id]).await;
+    assert!(ok);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["seq"], 3);
+    tamper(
+        &pool,
+        "update audit_log set target = 'forged' where seq = $1",
+        2,
+    )
+    .await;
+    let (ok, out) = cli(&url, &["verify", "--community", &id]).await;
+    assert!(!ok, "a broken chain fails the command");
+    assert!(out.contains("chain broken at entry #2"), "{out}");
 }
