@@ -26,6 +26,12 @@ impl From<community::Error> for CommandError {
     }
 }
 
+impl From<crate::audit::Error> for CommandError {
+    fn from(e: crate::audit::Error) -> Self {
+        CommandError::Internal(e.into())
+    }
+}
+
 impl From<serenity::Error> for CommandError {
     fn from(e: serenity::Error) -> Self {
         CommandError::Internal(e.into())

@@ -3,6 +3,7 @@
 //! declared on the command, never checked with `if`s in the body.
 
 mod about;
+mod audit;
 pub mod error;
 mod ops;
 mod setup;
@@ -15,5 +16,5 @@ pub type Command = poise::Command<crate::app::App, CommandError>;
 
 /// Every command the bot registers.
 pub fn all() -> Vec<Command> {
-    vec![about::about(), setup::setup(), ops::ops()]
+    vec![about::about(), setup::setup(), ops::ops(), audit::audit()]
 }

@@ -126,8 +126,15 @@ async fn show(ctx: Context<'_>) -> Result<(), CommandError> {
 
 async fn apply(ctx: Context<'_>, change: SettingsChange) -> Result<(), CommandError> {
     let guild_id = guild(ctx)?;
-    let settings =
-        community::update_settings(&ctx.data().pool, guild_id, ctx.author().id, change).await?;
+    let correlation_id = Some(format!("interaction:{}", ctx.id()));
+    let settings = community::update_settings(
+        &ctx.data().pool,
+        guild_id,
+        ctx.author().id,
+        change,
+        correlation_id,
+    )
+    .await?;
     let text = format!("Saved. Your setup is now:\n{}", render(&settings));
     ctx.send(poise::CreateReply::default().content(text).ephemeral(true))
         .await?;

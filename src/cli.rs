@@ -1,4 +1,5 @@
-//! The command line: `run` (default), `migrate`, `check-config`, `invite-url`.
+//! The command line: `run` (default), `migrate`, `check-config`, `invite-url`,
+//! `audit verify|export`.
 //! Every failure becomes one line on stderr and a non-zero exit status.
 
 use std::path::PathBuf;
@@ -35,6 +36,25 @@ pub enum CliCommand {
     CheckConfig,
     /// Print the OAuth2 URL that invites the bot with exactly the permissions it needs
     InviteUrl,
+    /// Verify or export the tamper-evident audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every hash chain (or one community's); fails if any is broken
+    Verify {
+        /// Only this community (its id)
+        #[arg(long, value_name = "ID")]
+        community: Option<uuid::Uuid>,
+    },
+    /// Write audit entries to stdout as JSON lines, in chain order
+    Export {
+        /// Only this community (its id)
+        #[arg(long, value_name = "ID")]
+        community: Option<uuid::Uuid>,
+    },
 }
 
 const DEFAULT_CONFIG: &str = "config.toml";
@@ -51,6 +71,7 @@ impl Cli {
             CliCommand::Migrate => migrate(&config).await,
             CliCommand::CheckConfig => check_config(&config, &env),
             CliCommand::InviteUrl => invite_url(&config, &env),
+            CliCommand::Audit(command) => audit(&config, command).await,
         }
     }
 }
@@ -121,5 +142,34 @@ fn invite_url(config: &Config, env: &[(String, String)]) -> anyhow::Result<()> {
         .or(from_token)
         .context("set discord.application_id, or GUILDOPS_DISCORD_TOKEN to derive it")?;
     println!("{}", permissions::invite_url(id));
+    Ok(())
+}
+
+async fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<()> {
+    let database = Database::open(config).await?;
+    let result = run_audit(&database.pool, command).await;
+    database.close().await?;
+    result
+}
+
+async fn run_audit(pool: &sqlx::PgPool, command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify { community } => {
+            let reports = match community {
+                Some(id) => vec![crate::audit::verify(pool, id).await?],
+                None => crate::audit::verify_all(pool).await?,
+            };
+            for report in &reports {
+                println!("{report}");
+            }
+            let broken = reports.iter().filter(|r| !r.is_intact()).count();
+            anyhow::ensure!(broken == 0, "{broken} audit chain(s) broken");
+        }
+        AuditCommand::Export { community } => {
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            crate::audit::export(pool, community, &mut out).await?;
+            std::io::Write::flush(&mut out)?;
+        }
+    }
     Ok(())
 }

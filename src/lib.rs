@@ -5,6 +5,7 @@
 //! `app` (shared state) → domains (`community`) → `db`, `config`.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 #[path = "../commands/mod.rs"]
 pub mod commands;

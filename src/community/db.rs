@@ -153,15 +153,19 @@ pub async fn upsert_members(
     Ok(())
 }
 
-pub async fn deactivate(pool: &PgPool, guild_id: GuildId) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+/// Marks the guild's community inactive; its id when it was active until now.
+pub async fn deactivate(
+    conn: &mut PgConnection,
+    guild_id: GuildId,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
         "update communities set status = 'inactive', deactivated_at = now(), updated_at = now()
-         where discord_guild_id = $1 and status = 'active'",
+         where discord_guild_id = $1 and status = 'active'
+         returning id",
     )
     .bind(sf(guild_id.get()))
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .fetch_optional(conn)
+    .await
 }
 
 pub async fn find_by_guild(

@@ -11,6 +11,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::outbox;
+use crate::audit::{self, Actor, NewEntry};
+
+/// The audit actor for changes that follow Discord's gateway events.
+const GATEWAY: Actor = Actor::System("gateway");
 
 /// What a GUILD_CREATE tells us about a guild.
 #[derive(Debug, Clone)]
@@ -109,6 +113,9 @@ pub async fn provision(
     let (community, outcome) = db::upsert_community(&mut tx, guild, &slug, Uuid::now_v7()).await?;
     db::ensure_settings(&mut tx, community.id).await?;
     db::upsert_members(&mut tx, community.id, &guild.members).await?;
+    if let Some(entry) = provision_entry(&community, outcome) {
+        audit::record(&mut tx, entry).await?;
+    }
     tx.commit().await?;
     if outcome != Provisioned::AlreadyActive {
         tracing::info!(community.id = %community.id, ?outcome, "community provisioned");
@@ -116,14 +123,47 @@ pub async fn provision(
     Ok((community, outcome))
 }
 
+/// The audit entry for a provisioning outcome; a refresh of an active one is none.
+fn provision_entry(community: &Community, outcome: Provisioned) -> Option<NewEntry> {
+    let action = match outcome {
+        Provisioned::Created => "community.created",
+        Provisioned::Reactivated => "community.reactivated",
+        Provisioned::AlreadyActive => return None,
+    };
+    let mut entry = NewEntry::new(community.id, GATEWAY, action, target(community.id));
+    entry.after = Some(serde_json::json!({
+        "slug": community.slug,
+        "name": community.name,
+        "guild_id": community.guild_id.to_string(),
+        "owner_id": community.owner_id.to_string(),
+        "active": true,
+    }));
+    Some(entry)
+}
+
+fn target(community_id: Uuid) -> String {
+    format!("community:{community_id}")
+}
+
 /// The bot was removed from the guild: keep everything, mark it inactive.
 #[tracing::instrument(skip_all, fields(guild.id = %guild_id))]
 pub async fn deactivate(pool: &PgPool, guild_id: GuildId) -> Result<bool, Error> {
-    let changed = db::deactivate(pool, guild_id).await?;
-    if changed {
-        tracing::info!("community deactivated: bot removed from guild");
-    }
-    Ok(changed)
+    let mut tx = pool.begin().await?;
+    let Some(community_id) = db::deactivate(&mut tx, guild_id).await? else {
+        return Ok(false);
+    };
+    let mut entry = NewEntry::new(
+        community_id,
+        GATEWAY,
+        "community.deactivated",
+        target(community_id),
+    );
+    entry.before = Some(serde_json::json!({ "active": true }));
+    entry.after = Some(serde_json::json!({ "active": false }));
+    audit::record(&mut tx, entry).await?;
+    tx.commit().await?;
+    tracing::info!("community deactivated: bot removed from guild");
+    Ok(true)
 }
 
 #[tracing::instrument(skip_all, fields(guild.id = %guild_id, user.id = %member.user_id))]
@@ -175,21 +215,50 @@ pub async fn settings(pool: &PgPool, guild_id: GuildId) -> Result<(Community, Se
 }
 
 /// Applies one `/setup` change made by `actor` and returns the resulting settings.
+/// The audit entry (before and after) commits with the change. `correlation_id`
+/// names the request, e.g. `interaction:<id>`.
 #[tracing::instrument(skip_all, fields(guild.id = %guild_id, user.id = %actor))]
 pub async fn update_settings(
     pool: &PgPool,
     guild_id: GuildId,
     actor: UserId,
     change: SettingsChange,
+    correlation_id: Option<String>,
 ) -> Result<Settings, Error> {
     check_change(&change)?;
     let community = find_by_guild(pool, guild_id).await?;
     let mut tx = pool.begin().await?;
-    let mut settings = db::settings_for_update(&mut tx, community.id).await?;
+    let before = db::settings_for_update(&mut tx, community.id).await?;
+    let mut settings = before.clone();
     apply_change(&mut settings, change);
     db::save_settings(&mut tx, community.id, &settings, actor).await?;
+    let mut entry = NewEntry::new(
+        community.id,
+        Actor::User(actor),
+        "settings.updated",
+        target(community.id),
+    );
+    entry.before = Some(settings_json(&before));
+    entry.after = Some(settings_json(&settings));
+    entry.correlation_id = correlation_id;
+    audit::record(&mut tx, entry).await?;
     tx.commit().await?;
     Ok(settings)
+}
+
+/// Settings as the audit log shows them; snowflakes as strings, as Discord does.
+pub fn settings_json(s: &Settings) -> serde_json::Value {
+    let id = |c: Option<ChannelId>| c.map(|c| c.to_string());
+    let roles = |r: &[RoleId]| r.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+    serde_json::json!({
+        "admin_channel": id(s.admin_channel),
+        "mod_log_channel": id(s.mod_log_channel),
+        "moderator_roles": roles(&s.moderator_roles),
+        "welcome_channel": id(s.welcome_channel),
+        "welcome_message": s.welcome_message,
+        "farewell_message": s.farewell_message,
+        "auto_roles": roles(&s.auto_roles),
+    })
 }
 
 fn check_change(change: &SettingsChange) -> Result<(), Error> {

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod audit;
 mod commands;
 mod fidelity;
 mod gateway;

@@ -1,0 +1,207 @@
+//! SQL for the audit log: the one-statement append that advances a community's chain
+//! head and inserts the entry, the personal-data side table, and the reads that
+//! verification, `/audit recent` and export need.
+
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use super::chain::GENESIS;
+use super::{Entry, Personal};
+
+/// What [`append`] writes; the hash is computed by PostgreSQL under the head's lock.
+pub struct AppendRow<'a> {
+    pub id: Uuid,
+    pub community_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub before: Option<&'a Value>,
+    pub after: Option<&'a Value>,
+    pub correlation_id: Option<&'a str>,
+    pub personal_digest: Option<&'a [u8]>,
+    pub canonical: &'a [u8],
+}
+
+/// Advances the chain head (locking its row until the caller commits, which orders
+/// appends per community) and inserts the entry with the head's new seq and hash,
+/// all in one round trip. The expression matches `chain::link`.
+pub async fn append(conn: &mut PgConnection, row: &AppendRow<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "with head as (
+            insert into audit_chain_heads as h (community_id, last_seq, last_hash)
+            values ($2, 1, sha256($11::bytea || int8send(1::bigint) || $12::bytea))
+            on conflict (community_id) do update
+               set last_seq = h.last_seq + 1,
+                   last_hash = sha256(h.last_hash || int8send(h.last_seq + 1) || $12::bytea),
+                   updated_at = now()
+            returning last_seq, last_hash
+         )
+         insert into audit_log (id, community_id, seq, occurred_at, actor, action, target,
+                                before, after, correlation_id, personal_digest, hash)
+         select $1, $2, head.last_seq, $3, $4, $5, $6, $7, $8, $9, $10, head.last_hash from head
+         returning seq",
+    )
+    .bind(row.id)
+    .bind(row.community_id)
+    .bind(row.occurred_at)
+    .bind(row.actor)
+    .bind(row.action)
+    .bind(row.target)
+    .bind(row.before.map(Json))
+    .bind(row.after.map(Json))
+    .bind(row.correlation_id)
+    .bind(row.personal_digest)
+    .bind(GENESIS.as_slice())
+    .bind(row.canonical)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn insert_personal(
+    conn: &mut PgConnection,
+    entry_id: Uuid,
+    p: &Personal,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into audit_personal_data (entry_id, salt, reason, names) values ($1, $2, $3, $4)",
+    )
+    .bind(entry_id)
+    .bind(p.salt.as_slice())
+    .bind(p.reason.as_deref())
+    .bind(&p.names)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The erasure path: the one delete the audit tables allow.
+pub async fn erase_personal(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+    entry_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "delete from audit_personal_data p using audit_log e
+          where p.entry_id = $2 and e.id = p.entry_id and e.community_id = $1",
+    )
+    .bind(community_id)
+    .bind(entry_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Starts a read-only snapshot so the head and the entries are read at one instant,
+/// however many appends happen meanwhile.
+pub async fn begin_snapshot(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn head(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
+    let row =
+        sqlx::query("select last_seq, last_hash from audit_chain_heads where community_id = $1")
+            .bind(community_id)
+            .fetch_optional(conn)
+            .await?;
+    row.map(|r| Ok((r.try_get("last_seq")?, r.try_get("last_hash")?)))
+        .transpose()
+}
+
+/// Every community that has a chain, oldest first.
+pub async fn chained_communities(pool: &PgPool) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select community_id from audit_chain_heads
+         union select distinct community_id from audit_log
+         order by 1",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+macro_rules! entry_select {
+    () => {
+        "select e.id, e.community_id, e.seq, e.occurred_at, e.actor, e.action, e.target,
+                e.before, e.after, e.correlation_id, e.personal_digest, e.hash,
+                p.salt, p.reason, p.names
+           from audit_log e left join audit_personal_data p on p.entry_id = e.id "
+    };
+}
+
+/// One community's entries in chain order, streamed (a chain may be millions long).
+pub fn entries<'c>(
+    conn: &'c mut PgConnection,
+    community_id: Uuid,
+) -> impl Stream<Item = Result<Entry, sqlx::Error>> + 'c {
+    use futures::StreamExt as _;
+    let sql = concat!(entry_select!(), "where e.community_id = $1 order by e.seq");
+    sqlx::query(sql)
+        .bind(community_id)
+        .fetch(conn)
+        .map(|row| entry_from_row(&row?))
+}
+
+/// Every entry, community by community, for export.
+pub fn all_entries(pool: &PgPool) -> impl Stream<Item = Result<Entry, sqlx::Error>> + '_ {
+    use futures::StreamExt as _;
+    let sql = concat!(entry_select!(), "order by e.community_id, e.seq");
+    sqlx::query(sql)
+        .fetch(pool)
+        .map(|row| entry_from_row(&row?))
+}
+
+pub async fn recent(
+    pool: &PgPool,
+    community_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    let sql = concat!(
+        entry_select!(),
+        "where e.community_id = $1 order by e.seq desc limit $2"
+    );
+    let rows = sqlx::query(sql)
+        .bind(community_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(entry_from_row).collect()
+}
+
+fn entry_from_row(row: &PgRow) -> Result<Entry, sqlx::Error> {
+    let salt: Option<Vec<u8>> = row.try_get("salt")?;
+    let personal = salt.map(|salt| -> Result<Personal, sqlx::Error> {
+        Ok(Personal {
+            salt,
+            reason: row.try_get("reason")?,
+            names: row.try_get("names")?,
+        })
+    });
+    Ok(Entry {
+        id: row.try_get("id")?,
+        community_id: row.try_get("community_id")?,
+        seq: row.try_get("seq")?,
+        occurred_at: row.try_get("occurred_at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        before: row
+            .try_get::<Option<Json<Value>>, _>("before")?
+            .map(|j| j.0),
+        after: row.try_get::<Option<Json<Value>>, _>("after")?.map(|j| j.0),
+        correlation_id: row.try_get("correlation_id")?,
+        personal_digest: row.try_get("personal_digest")?,
+        hash: row.try_get("hash")?,
+        personal: personal.transpose()?,
+    })
+}
