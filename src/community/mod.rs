@@ -10,8 +10,8 @@ use serenity::all::{ChannelId, GuildId, RoleId, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::outbox;
 use crate::audit::{self, Actor, NewEntry};
+use crate::outbox;
 
 /// The audit actor for changes that follow Discord's gateway events.
 const GATEWAY: Actor = Actor::System("gateway");
