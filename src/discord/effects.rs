@@ -99,22 +99,21 @@ impl Executor {
                 user_id,
                 role_id,
                 reason,
-            } => {
-                let path = format!("/guilds/{guild_id}/members/{user_id}/roles/{role_id}");
-                let bucket = format!("member_roles:{guild_id}");
-                self.send(Method::PUT, &path, &bucket, None, Some(reason))
-                    .await
-                    .map(drop)
             }
-            Job::RemoveRole {
+            | Job::RemoveRole {
                 guild_id,
                 user_id,
                 role_id,
                 reason,
             } => {
+                let method = if matches!(job, Job::AddRole { .. }) {
+                    Method::PUT
+                } else {
+                    Method::DELETE
+                };
                 let path = format!("/guilds/{guild_id}/members/{user_id}/roles/{role_id}");
                 let bucket = format!("member_roles:{guild_id}");
-                self.send(Method::DELETE, &path, &bucket, None, Some(reason))
+                self.send(method, &path, &bucket, None, Some(reason))
                     .await
                     .map(drop)
             }
