@@ -2,6 +2,7 @@
 //! `database.url`, or the embedded default cluster), and the embedded migrations.
 
 pub mod embedded;
+pub mod tenant;
 
 use std::time::Duration;
 

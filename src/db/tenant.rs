@@ -1,0 +1,70 @@
+//! Tenant scoping. Every community-owned table has row-level security keyed to the
+//! transaction-local setting `app.community_id`; the daemon's connections run as the
+//! non-owner role `guildops_app`, so a query outside a scoped transaction sees no
+//! community rows at all. Domain code opens its transactions here.
+//!
+//! Work that spans communities (claiming jobs, finding the community behind a guild,
+//! provisioning one) goes through [`begin_cross_community`], which names its purpose;
+//! each purpose is granted by its own policies on the few tables it needs, never by
+//! switching row-level security off.
+
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+/// The role every pooled connection assumes; see `migrations/*_tenant_isolation.sql`.
+pub const APP_ROLE: &str = "guildops_app";
+
+/// A reason to look past one community, each allowed on named tables only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrossCommunity {
+    /// Read the community directory (guild → community), nothing else.
+    Directory,
+    /// Create or update a community row for a guild; its owned rows are then
+    /// written after [`scope`] narrows the same transaction to it.
+    Provisioning,
+    /// Claim, finish and prune jobs of every community.
+    JobQueue,
+}
+
+impl CrossCommunity {
+    /// The value of `app.cross_community` that the policies test for.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrossCommunity::Directory => "directory",
+            CrossCommunity::Provisioning => "provisioning",
+            CrossCommunity::JobQueue => "job_queue",
+        }
+    }
+}
+
+/// Begins a transaction that sees and writes only `community`'s rows.
+pub async fn begin(
+    pool: &PgPool,
+    community: Uuid,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    scope(&mut tx, community).await?;
+    Ok(tx)
+}
+
+/// Narrows the current transaction to `community` (until it ends).
+pub async fn scope(conn: &mut PgConnection, community: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select set_config('app.community_id', $1, true)")
+        .bind(community.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Begins a transaction for work that spans communities, limited to `purpose`.
+pub async fn begin_cross_community(
+    pool: &PgPool,
+    purpose: CrossCommunity,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select set_config('app.cross_community', $1, true)")
+        .bind(purpose.as_str())
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
