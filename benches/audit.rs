@@ -6,17 +6,23 @@
 //! 2. The same change with 8 connections on ONE community (the chain's worst case).
 //! 3. Chain verification throughput (goal ≥ 100,000 entries/s).
 //!
+//! Both variants run as the daemon does: as the tenant role, in a transaction scoped
+//! to the community (row-level security in force).
+//!
 //! Run: `GUILDOPS_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres
-//! cargo bench --bench audit`. It creates and uses its own database.
+//! cargo bench --bench audit`. It creates its own database and drops it at the end.
 
 use std::time::{Duration, Instant};
 
 use guildops::audit::{self, Actor, NewEntry};
+use guildops::db::tenant;
 use serde_json::json;
 use serenity::all::UserId;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
+
+mod common;
+use common::BenchDb;
 
 const CHANGES: usize = 2_000;
 const WORKERS: usize = 8;
@@ -24,8 +30,12 @@ const VERIFY_ENTRIES: i64 = 100_000;
 
 #[tokio::main]
 async fn main() {
-    let pool = database().await;
-    let communities = communities(&pool, WORKERS).await;
+    let db = BenchDb::create(WORKERS as u32).await;
+    let pool = db.app.clone();
+    let mut communities = Vec::new();
+    for _ in 0..WORKERS {
+        communities.push(db.community().await);
+    }
     // Warm up connections, plans and the chain heads.
     run(&pool, &communities, 200, true).await;
     run(&pool, &communities, 200, false).await;
@@ -33,7 +43,8 @@ async fn main() {
     compare(&pool, &communities, "8 connections, 8 communities").await;
     let one = vec![communities[0]; WORKERS];
     compare(&pool, &one, "8 connections, 1 community ").await;
-    verification(&pool).await;
+    verification(&pool, db.community().await).await;
+    db.drop().await;
 }
 
 /// Alternates the two variants three times and prints the best rate of each.
@@ -72,7 +83,7 @@ async fn run(pool: &PgPool, communities: &[Uuid], total: usize, with_audit: bool
 
 /// The shape of `community::update_settings`, with or without its audit entry.
 async fn change(pool: &PgPool, community: Uuid, i: usize, with_audit: bool) {
-    let mut tx = pool.begin().await.expect("begin");
+    let mut tx = tenant::begin(pool, community).await.expect("begin");
     let before: Option<String> = sqlx::query_scalar(
         "select welcome_message from community_settings where community_id = $1 for update",
     )
@@ -103,11 +114,9 @@ async fn change(pool: &PgPool, community: Uuid, i: usize, with_audit: bool) {
 }
 
 /// Fills one community's chain with `VERIFY_ENTRIES` and times `audit::verify`.
-async fn verification(pool: &PgPool) {
-    let community = communities(pool, 1).await[0];
-    let mut conn = pool.acquire().await.expect("conn");
+async fn verification(pool: &PgPool, community: Uuid) {
     for batch in 0..VERIFY_ENTRIES / 1_000 {
-        let mut tx = conn.begin().await.expect("begin");
+        let mut tx = tenant::begin(pool, community).await.expect("begin");
         for i in 0..1_000 {
             let mut e = NewEntry::new(
                 community,
@@ -125,7 +134,6 @@ async fn verification(pool: &PgPool) {
         }
         tx.commit().await.expect("commit");
     }
-    drop(conn);
     let mut best = Duration::MAX;
     for _ in 0..3 {
         let started = Instant::now();
@@ -138,51 +146,4 @@ async fn verification(pool: &PgPool) {
         best.as_secs_f64() * 1e3,
         VERIFY_ENTRIES as f64 / best.as_secs_f64()
     );
-}
-
-async fn database() -> PgPool {
-    let admin = std::env::var("GUILDOPS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .expect("admin connection");
-    let name = format!("guildops_bench_{}", Uuid::new_v4().simple());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let (base, _) = admin.rsplit_once('/').expect("database in url");
-    let pool = PgPoolOptions::new()
-        .max_connections(WORKERS as u32)
-        .connect(&format!("{base}/{name}"))
-        .await
-        .expect("bench pool");
-    guildops::db::MIGRATOR.run(&pool).await.expect("migrate");
-    println!("database {name} (left in place for inspection)");
-    pool
-}
-
-async fn communities(pool: &PgPool, n: usize) -> Vec<Uuid> {
-    let mut ids = Vec::new();
-    for _ in 0..n {
-        let id = Uuid::now_v7();
-        let guild = (id.as_u128() as u64 >> 2) as i64;
-        sqlx::query(
-            "insert into communities (id, slug, name, discord_guild_id, owner_discord_id)
-             values ($1, $2, 'Bench', $3, 1)",
-        )
-        .bind(id)
-        .bind(format!("bench-{}", id.simple()))
-        .bind(guild)
-        .execute(pool)
-        .await
-        .expect("community");
-        sqlx::query("insert into community_settings (community_id) values ($1)")
-            .bind(id)
-            .execute(pool)
-            .await
-            .expect("settings");
-        ids.push(id);
-    }
-    ids
 }

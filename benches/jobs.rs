@@ -8,13 +8,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use guildops::config::JobsConfig;
+use guildops::db::tenant;
 use guildops::discord::effects::Executor;
 use guildops::jobs::{self, Runtime};
 use guildops::outbox::{self, Job, NewJob};
 use guildops_harness::FakeDiscord;
 use serenity::all::ChannelId;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+mod common;
+use common::BenchDb;
 
 const JOBS: usize = 3000;
 const SAMPLES: usize = 100;
@@ -22,14 +27,15 @@ const WORKERS: usize = 8;
 
 #[tokio::main]
 async fn main() {
-    let pool = fresh_pool().await;
-    guildops::db::MIGRATOR.run(&pool).await.expect("migrate");
+    let db = BenchDb::create(10).await;
+    let pool = db.app.clone();
+    let community = db.community().await;
     let discord = FakeDiscord::start().await;
     let guild = discord.add_guild("Bench");
     let channel = ChannelId::new(guild.general_channel);
 
     let started = Instant::now();
-    enqueue_batch(&pool, channel, JOBS).await;
+    enqueue_batch(&pool, community, channel, JOBS).await;
     let enqueue_secs = started.elapsed().as_secs_f64();
 
     let config = JobsConfig {
@@ -46,12 +52,13 @@ async fn main() {
     let stop = CancellationToken::new();
     let workers = tokio::spawn(jobs::run(runtime, stop.clone()));
     let drain = Instant::now();
-    wait_until_done(&pool, JOBS as i64).await;
+    wait_until_done(&db.owner, JOBS as i64).await;
     let drain_secs = drain.elapsed().as_secs_f64();
 
-    let latencies = pickup_latencies(&pool, &discord, channel).await;
+    let latencies = pickup_latencies(&pool, community, &discord, channel).await;
     stop.cancel();
     let _ = workers.await;
+    db.drop().await;
 
     println!(
         "jobs: {JOBS} enqueued in {enqueue_secs:.2}s ({:.0}/s, one transaction each, 8 concurrent callers)",
@@ -73,41 +80,28 @@ async fn main() {
     );
 }
 
-async fn fresh_pool() -> PgPool {
-    let admin = std::env::var("GUILDOPS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .expect("PostgreSQL for the bench");
-    let name = format!("guildops_bench_{}", uuid::Uuid::new_v4().simple());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create bench database");
-    let (base, _) = admin.rsplit_once('/').expect("url with a database");
-    PgPool::connect(&format!("{base}/{name}"))
-        .await
-        .expect("connect")
-}
-
-fn message(channel: ChannelId, n: usize) -> NewJob {
+fn message(community: Uuid, channel: ChannelId, n: usize) -> NewJob {
     let job = Job::SendMessage {
         channel_id: channel,
         content: format!("bench {n}"),
     };
-    NewJob::new(None, format!("bench-{n}-{}", uuid::Uuid::new_v4()), job)
+    NewJob::new(
+        Some(community),
+        format!("bench-{n}-{}", Uuid::new_v4()),
+        job,
+    )
 }
 
 /// One durable transaction per job, as a domain would, from 8 concurrent callers
 /// (gateway events and commands arrive concurrently in the daemon too).
-async fn enqueue_batch(pool: &PgPool, channel: ChannelId, n: usize) {
+async fn enqueue_batch(pool: &PgPool, community: Uuid, channel: ChannelId, n: usize) {
     let mut callers = tokio::task::JoinSet::new();
     for caller in 0..8 {
         let pool = pool.clone();
         callers.spawn(async move {
             for i in (caller..n).step_by(8) {
-                let mut tx = pool.begin().await.expect("tx");
-                outbox::enqueue(&mut tx, message(channel, i))
+                let mut tx = tenant::begin(&pool, community).await.expect("tx");
+                outbox::enqueue(&mut tx, message(community, channel, i))
                     .await
                     .expect("enqueue");
                 tx.commit().await.expect("commit");
@@ -131,7 +125,12 @@ async fn wait_until_done(pool: &PgPool, n: i64) {
 }
 
 /// Enqueue into an idle queue, time until the fake sees the request.
-async fn pickup_latencies(pool: &PgPool, discord: &FakeDiscord, channel: ChannelId) -> Vec<f64> {
+async fn pickup_latencies(
+    pool: &PgPool,
+    community: Uuid,
+    discord: &FakeDiscord,
+    channel: ChannelId,
+) -> Vec<f64> {
     let mut out = Vec::with_capacity(SAMPLES);
     for i in 0..SAMPLES {
         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -141,8 +140,8 @@ async fn pickup_latencies(pool: &PgPool, discord: &FakeDiscord, channel: Channel
             content: marker.clone(),
         };
         let started = Instant::now();
-        let mut tx = pool.begin().await.expect("tx");
-        outbox::enqueue(&mut tx, NewJob::new(None, marker.clone(), job))
+        let mut tx = tenant::begin(pool, community).await.expect("tx");
+        outbox::enqueue(&mut tx, NewJob::new(Some(community), marker.clone(), job))
             .await
             .expect("enqueue");
         tx.commit().await.expect("commit");

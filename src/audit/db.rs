@@ -7,7 +7,7 @@ use futures::Stream;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::chain::GENESIS;
@@ -66,12 +66,15 @@ pub async fn append(conn: &mut PgConnection, row: &AppendRow<'_>) -> Result<i64,
 pub async fn insert_personal(
     conn: &mut PgConnection,
     entry_id: Uuid,
+    community_id: Uuid,
     p: &Personal,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into audit_personal_data (entry_id, salt, reason, names) values ($1, $2, $3, $4)",
+        "insert into audit_personal_data (entry_id, community_id, salt, reason, names)
+         values ($1, $2, $3, $4, $5)",
     )
     .bind(entry_id)
+    .bind(community_id)
     .bind(p.salt.as_slice())
     .bind(p.reason.as_deref())
     .bind(&p.names)
@@ -119,15 +122,11 @@ pub async fn head(
         .transpose()
 }
 
-/// Every community that has a chain, oldest first.
-pub async fn chained_communities(pool: &PgPool) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select community_id from audit_chain_heads
-         union select distinct community_id from audit_log
-         order by 1",
-    )
-    .fetch_all(pool)
-    .await
+/// Every community, oldest first (needs the directory's cross-community scope).
+pub async fn community_ids(conn: &mut PgConnection) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from communities order by created_at, id")
+        .fetch_all(conn)
+        .await
 }
 
 macro_rules! entry_select {
@@ -152,17 +151,8 @@ pub fn entries<'c>(
         .map(|row| entry_from_row(&row?))
 }
 
-/// Every entry, community by community, for export.
-pub fn all_entries(pool: &PgPool) -> impl Stream<Item = Result<Entry, sqlx::Error>> + '_ {
-    use futures::StreamExt as _;
-    let sql = concat!(entry_select!(), "order by e.community_id, e.seq");
-    sqlx::query(sql)
-        .fetch(pool)
-        .map(|row| entry_from_row(&row?))
-}
-
 pub async fn recent(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     community_id: Uuid,
     limit: i64,
 ) -> Result<Vec<Entry>, sqlx::Error> {
@@ -173,7 +163,7 @@ pub async fn recent(
     let rows = sqlx::query(sql)
         .bind(community_id)
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await?;
     rows.iter().map(entry_from_row).collect()
 }

@@ -25,6 +25,8 @@ use serenity::all::UserId;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::db::tenant::{self, CrossCommunity};
+
 pub use verify::Break;
 
 /// Who made a change.
@@ -206,7 +208,7 @@ pub async fn record(conn: &mut PgConnection, entry: NewEntry) -> Result<Recorded
     };
     let seq = db::append(&mut *conn, &row).await?;
     if let Some(p) = &personal {
-        db::insert_personal(conn, id, p).await?;
+        db::insert_personal(conn, id, entry.community_id, p).await?;
     }
     Ok(Recorded { id, seq })
 }
@@ -226,7 +228,9 @@ fn personal_of(entry: &NewEntry) -> Option<Personal> {
 #[tracing::instrument(skip_all, fields(community.id = %community_id))]
 pub async fn verify(pool: &PgPool, community_id: Uuid) -> Result<Report, Error> {
     let mut tx = pool.begin().await?;
+    // The isolation level must be set before the first statement, so scope after it.
     db::begin_snapshot(&mut tx).await?;
+    tenant::scope(&mut tx, community_id).await?;
     let head = db::head(&mut tx, community_id).await?;
     let mut verifier = verify::Verifier::new();
     let outcome = {
@@ -256,13 +260,25 @@ pub async fn verify(pool: &PgPool, community_id: Uuid) -> Result<Report, Error> 
     })
 }
 
-/// Verifies every community that has a chain (the CLI without `--community`).
+/// Verifies every community's chain (the CLI without `--community`). A community
+/// that has never recorded anything has no chain and is left out.
 pub async fn verify_all(pool: &PgPool) -> Result<Vec<Report>, Error> {
     let mut reports = Vec::new();
-    for community_id in db::chained_communities(pool).await? {
-        reports.push(verify(pool, community_id).await?);
+    for community_id in community_ids(pool).await? {
+        let report = verify(pool, community_id).await?;
+        if !matches!(report, Report::Intact { entries: 0, .. }) {
+            reports.push(report);
+        }
     }
     Ok(reports)
+}
+
+/// Every community, oldest first, from the directory.
+async fn community_ids(pool: &PgPool) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut tx = tenant::begin_cross_community(pool, CrossCommunity::Directory).await?;
+    let ids = db::community_ids(&mut tx).await?;
+    tx.commit().await?;
+    Ok(ids)
 }
 
 fn stored(entry: &Entry) -> verify::Stored<'_> {
@@ -290,7 +306,10 @@ fn stored(entry: &Entry) -> verify::Stored<'_> {
 
 /// The newest entries of a community, newest first.
 pub async fn recent(pool: &PgPool, community_id: Uuid, limit: i64) -> Result<Vec<Entry>, Error> {
-    Ok(db::recent(pool, community_id, limit).await?)
+    let mut tx = tenant::begin(pool, community_id).await?;
+    let entries = db::recent(&mut tx, community_id, limit).await?;
+    tx.commit().await?;
+    Ok(entries)
 }
 
 /// Writes entries as JSON lines (one community, or all), in chain order.
@@ -299,22 +318,17 @@ pub async fn export(
     community_id: Option<Uuid>,
     out: &mut impl std::io::Write,
 ) -> Result<u64, Error> {
+    let communities = match community_id {
+        Some(id) => vec![id],
+        None => community_ids(pool).await?,
+    };
     let mut written = 0;
-    match community_id {
-        Some(id) => {
-            let mut conn = pool.acquire().await?;
-            let mut rows = std::pin::pin!(db::entries(&mut conn, id));
-            while let Some(entry) = rows.try_next().await? {
-                writeln!(out, "{}", entry.to_json())?;
-                written += 1;
-            }
-        }
-        None => {
-            let mut rows = std::pin::pin!(db::all_entries(pool));
-            while let Some(entry) = rows.try_next().await? {
-                writeln!(out, "{}", entry.to_json())?;
-                written += 1;
-            }
+    for id in communities {
+        let mut tx = tenant::begin(pool, id).await?;
+        let mut rows = std::pin::pin!(db::entries(&mut tx, id));
+        while let Some(entry) = rows.try_next().await? {
+            writeln!(out, "{}", entry.to_json())?;
+            written += 1;
         }
     }
     Ok(written)
@@ -353,7 +367,7 @@ pub async fn erase_personal_data(
     entry_id: Uuid,
     actor: Actor,
 ) -> Result<bool, Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = tenant::begin(pool, community_id).await?;
     let erased = db::erase_personal(&mut tx, community_id, entry_id).await?;
     if erased {
         let entry = NewEntry::new(

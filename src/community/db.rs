@@ -3,7 +3,7 @@
 
 use serenity::all::{ChannelId, GuildId, RoleId, UserId};
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::{Community, GuildSnapshot, MemberSnapshot, Provisioned, Settings};
@@ -169,7 +169,7 @@ pub async fn deactivate(
 }
 
 pub async fn find_by_guild(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     guild_id: GuildId,
 ) -> Result<Option<Community>, sqlx::Error> {
     let sql = concat!(
@@ -179,7 +179,7 @@ pub async fn find_by_guild(
     );
     let row = sqlx::query(sql)
         .bind(sf(guild_id.get()))
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await?;
     row.as_ref().map(community_from_row).transpose()
 }
@@ -229,7 +229,7 @@ pub async fn record_leave(
 }
 
 pub async fn is_present(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     community_id: Uuid,
     user_id: UserId,
 ) -> Result<bool, sqlx::Error> {
@@ -239,7 +239,7 @@ pub async fn is_present(
     )
     .bind(community_id)
     .bind(sf(user_id.get()))
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await
 }
 

@@ -7,10 +7,11 @@ pub mod welcome;
 
 use chrono::{DateTime, Utc};
 use serenity::all::{ChannelId, GuildId, RoleId, UserId};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, NewEntry};
+use crate::db::tenant::{self, CrossCommunity};
 use crate::outbox;
 
 /// The audit actor for changes that follow Discord's gateway events.
@@ -108,9 +109,10 @@ pub async fn provision(
     pool: &PgPool,
     guild: &GuildSnapshot,
 ) -> Result<(Community, Provisioned), Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = tenant::begin_cross_community(pool, CrossCommunity::Provisioning).await?;
     let slug = db::free_slug(&mut tx, &slugify(&guild.name), guild.guild_id).await?;
     let (community, outcome) = db::upsert_community(&mut tx, guild, &slug, Uuid::now_v7()).await?;
+    tenant::scope(&mut tx, community.id).await?;
     db::ensure_settings(&mut tx, community.id).await?;
     db::upsert_members(&mut tx, community.id, &guild.members).await?;
     if let Some(entry) = provision_entry(&community, outcome) {
@@ -148,10 +150,11 @@ fn target(community_id: Uuid) -> String {
 /// The bot was removed from the guild: keep everything, mark it inactive.
 #[tracing::instrument(skip_all, fields(guild.id = %guild_id))]
 pub async fn deactivate(pool: &PgPool, guild_id: GuildId) -> Result<bool, Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = tenant::begin_cross_community(pool, CrossCommunity::Provisioning).await?;
     let Some(community_id) = db::deactivate(&mut tx, guild_id).await? else {
         return Ok(false);
     };
+    tenant::scope(&mut tx, community_id).await?;
     let mut entry = NewEntry::new(
         community_id,
         GATEWAY,
@@ -172,8 +175,7 @@ pub async fn member_joined(
     guild_id: GuildId,
     member: &MemberSnapshot,
 ) -> Result<(), Error> {
-    let community = find_by_guild(pool, guild_id).await?;
-    let mut tx = pool.begin().await?;
+    let (community, mut tx) = begin(pool, guild_id).await?;
     db::record_join(&mut tx, community.id, member).await?;
     let settings = db::settings(&mut *tx, community.id).await?;
     for job in welcome::join_jobs(&community, &settings, member) {
@@ -185,8 +187,7 @@ pub async fn member_joined(
 
 #[tracing::instrument(skip_all, fields(guild.id = %guild_id, user.id = %user_id))]
 pub async fn member_left(pool: &PgPool, guild_id: GuildId, user_id: UserId) -> Result<(), Error> {
-    let community = find_by_guild(pool, guild_id).await?;
-    let mut tx = pool.begin().await?;
+    let (community, mut tx) = begin(pool, guild_id).await?;
     let joined_at = db::record_leave(&mut tx, community.id, user_id).await?;
     let settings = db::settings(&mut *tx, community.id).await?;
     for job in welcome::leave_jobs(&community, &settings, user_id, joined_at) {
@@ -196,21 +197,41 @@ pub async fn member_left(pool: &PgPool, guild_id: GuildId, user_id: UserId) -> R
     Ok(())
 }
 
+/// The community behind a guild, read through the directory (the one lookup that
+/// comes before knowing which community a request belongs to).
 pub async fn find_by_guild(pool: &PgPool, guild_id: GuildId) -> Result<Community, Error> {
-    db::find_by_guild(pool, guild_id)
+    let mut tx = tenant::begin_cross_community(pool, CrossCommunity::Directory).await?;
+    let community = db::find_by_guild(&mut tx, guild_id).await?;
+    tx.commit().await?;
+    community.ok_or(Error::NotProvisioned)
+}
+
+/// Finds the guild's community and begins a transaction scoped to it: how domain code
+/// that starts from a Discord guild id reaches its community's data.
+pub async fn begin(
+    pool: &PgPool,
+    guild_id: GuildId,
+) -> Result<(Community, Transaction<'static, Postgres>), Error> {
+    let mut tx = tenant::begin_cross_community(pool, CrossCommunity::Directory).await?;
+    let community = db::find_by_guild(&mut tx, guild_id)
         .await?
-        .ok_or(Error::NotProvisioned)
+        .ok_or(Error::NotProvisioned)?;
+    tenant::scope(&mut tx, community.id).await?;
+    Ok((community, tx))
 }
 
 /// Whether a member is currently recorded as present (not left).
 pub async fn is_present(pool: &PgPool, guild_id: GuildId, user_id: UserId) -> Result<bool, Error> {
-    let community = find_by_guild(pool, guild_id).await?;
-    Ok(db::is_present(pool, community.id, user_id).await?)
+    let (community, mut tx) = begin(pool, guild_id).await?;
+    let present = db::is_present(&mut tx, community.id, user_id).await?;
+    tx.commit().await?;
+    Ok(present)
 }
 
 pub async fn settings(pool: &PgPool, guild_id: GuildId) -> Result<(Community, Settings), Error> {
-    let community = find_by_guild(pool, guild_id).await?;
-    let settings = db::settings(pool, community.id).await?;
+    let (community, mut tx) = begin(pool, guild_id).await?;
+    let settings = db::settings(&mut *tx, community.id).await?;
+    tx.commit().await?;
     Ok((community, settings))
 }
 
@@ -226,8 +247,7 @@ pub async fn update_settings(
     correlation_id: Option<String>,
 ) -> Result<Settings, Error> {
     check_change(&change)?;
-    let community = find_by_guild(pool, guild_id).await?;
-    let mut tx = pool.begin().await?;
+    let (community, mut tx) = begin(pool, guild_id).await?;
     let before = db::settings_for_update(&mut tx, community.id).await?;
     let mut settings = before.clone();
     apply_change(&mut settings, change);

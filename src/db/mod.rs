@@ -31,7 +31,10 @@ pub enum DbError {
 
 /// The pool plus, when embedded, the cluster it must stop on shutdown.
 pub struct Database {
+    /// Runs as the tenant role: see [`tenant`].
     pub pool: PgPool,
+    /// As configured, without the tenant role: for migrations only.
+    owner_options: PgConnectOptions,
     embedded: Option<EmbeddedPostgres>,
 }
 
@@ -64,16 +67,22 @@ impl Database {
             }
             return Err(DbError::Unreachable { target, reason: e });
         }
+        let options = options.log_statements(tracing::log::LevelFilter::Trace);
         let pool = PgPoolOptions::new()
             .max_connections(db.max_connections)
             .acquire_timeout(Duration::from_secs(db.connect_timeout_secs))
-            .connect_lazy_with(options.log_statements(tracing::log::LevelFilter::Trace));
-        Ok(Database { pool, embedded })
+            .connect_lazy_with(tenant::app_role(options.clone()));
+        Ok(Database {
+            pool,
+            owner_options: options,
+            embedded,
+        })
     }
 
+    /// Applies pending migrations over a connection of its own, as the configured
+    /// user: the pool's tenant role may not create or alter anything.
     pub async fn migrate(&self) -> Result<(), DbError> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        migrate(&self.owner_options).await
     }
 
     /// Closes the pool, then stops the embedded cluster if we run one.
@@ -84,6 +93,17 @@ impl Database {
         }
         Ok(())
     }
+}
+
+/// Applies pending migrations as the user `options` names (who will own the tables).
+pub async fn migrate(options: &PgConnectOptions) -> Result<(), DbError> {
+    let mut conn = options.connect().await.map_err(|e| DbError::Unreachable {
+        target: describe(options),
+        reason: short_reason(&e),
+    })?;
+    MIGRATOR.run(&mut conn).await?;
+    let _ = conn.close().await;
+    Ok(())
 }
 
 /// Whether the database answers a trivial query now.

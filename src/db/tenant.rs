@@ -8,6 +8,7 @@
 //! each purpose is granted by its own policies on the few tables it needs, never by
 //! switching row-level security off.
 
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -47,12 +48,17 @@ pub async fn begin(
     Ok(tx)
 }
 
-/// Narrows the current transaction to `community` (until it ends).
+/// Narrows the current transaction to `community` until it ends, dropping any
+/// cross-community purpose it had (provisioning first finds or makes the community's
+/// row, then writes its owned rows as that community only).
 pub async fn scope(conn: &mut PgConnection, community: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("select set_config('app.community_id', $1, true)")
-        .bind(community.to_string())
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "select set_config('app.community_id', $1, true),
+                set_config('app.cross_community', '', true)",
+    )
+    .bind(community.to_string())
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -67,4 +73,20 @@ pub async fn begin_cross_community(
         .execute(&mut *tx)
         .await?;
     Ok(tx)
+}
+
+/// Connection options for the daemon's pools: every session runs as [`APP_ROLE`],
+/// which owns no table, so row-level security always applies. Migrations connect
+/// without this (they create what the role is granted).
+pub fn app_role(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([("role", APP_ROLE)])
+}
+
+/// Options for a pool whose every session keeps one cross-community purpose: the job
+/// runtime's own pool, which claims jobs of all communities in single statements.
+pub fn cross_community_session(
+    options: PgConnectOptions,
+    purpose: CrossCommunity,
+) -> PgConnectOptions {
+    options.options([("app.cross_community", purpose.as_str())])
 }

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::JobsConfig;
+use crate::db::tenant::{self, CrossCommunity};
 use crate::discord::effects::{EffectError, Executor, FailureKind};
 use crate::outbox::{self, Event, Job, NewJob, Status};
 use db::{Claimed, Finish};
@@ -47,7 +48,9 @@ impl Runtime {
     }
 }
 
-/// Connections for claiming and finishing jobs, with `synchronous_commit = off`: a
+/// Connections for claiming and finishing jobs. Each session keeps the `job_queue`
+/// cross-community purpose (see `db::tenant`): claims, renewals, the sweep and pruning
+/// see every community's jobs and nothing else. They run with `synchronous_commit = off`: a
 /// claim or a "done" lost to a PostgreSQL crash only means the job runs again, which
 /// at-least-once delivery already allows, and not waiting for the WAL flush on every
 /// claim and finish multiplies throughput. Enqueues stay in the callers' durable
@@ -58,6 +61,7 @@ fn bookkeeping_pool(pool: &PgPool, workers: usize) -> PgPool {
         .as_ref()
         .clone()
         .options([("synchronous_commit", "off")]);
+    let options = tenant::cross_community_session(options, CrossCommunity::JobQueue);
     let size = u32::try_from(workers).unwrap_or(u32::MAX).saturating_add(3);
     PgPoolOptions::new()
         .max_connections(size)
@@ -289,7 +293,9 @@ async fn record(
                 .await
                 .map(drop);
         };
+        // The alert reads the community's settings and writes its alert slot: scoped.
         let mut tx = rt.pool.begin().await?;
+        tenant::scope(&mut tx, community).await?;
         if db::finish(&mut tx, claimed.id, worker, &finish).await? {
             enqueue_alert(&mut tx, community, kind, text).await?;
         }

@@ -2,7 +2,7 @@
 //! finishing jobs is in `crate::jobs::db`.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::{NewJob, Status};
@@ -43,7 +43,7 @@ pub async fn notify(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
 }
 
 pub async fn failures(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     community_id: Uuid,
     limit: i64,
 ) -> Result<Vec<FailedJob>, sqlx::Error> {
@@ -54,7 +54,7 @@ pub async fn failures(
     )
     .bind(community_id)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     rows.iter()
         .map(|r| {

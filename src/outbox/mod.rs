@@ -11,6 +11,7 @@ use serenity::all::{ChannelId, GuildId, RoleId, UserId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::db::tenant;
 pub use db::FailedJob;
 
 /// The channel workers `LISTEN` on; `enqueue` notifies it.
@@ -140,12 +141,15 @@ pub async fn failures(
     community_id: Uuid,
     limit: i64,
 ) -> Result<Vec<FailedJob>, Error> {
-    Ok(db::failures(pool, community_id, limit).await?)
+    let mut tx = tenant::begin(pool, community_id).await?;
+    let failed = db::failures(&mut tx, community_id, limit).await?;
+    tx.commit().await?;
+    Ok(failed)
 }
 
 /// Puts a failed or dead job back in the queue after its cause was fixed.
 pub async fn retry(pool: &PgPool, community_id: Uuid, id: i64) -> Result<(), Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = tenant::begin(pool, community_id).await?;
     let status = db::status_for_update(&mut tx, community_id, id)
         .await?
         .ok_or(Error::NotFound(id))?;

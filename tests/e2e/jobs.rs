@@ -318,7 +318,10 @@ async fn jobs_survive_a_restart_and_a_crashed_workers_lease() {
             posted(&world, channel, "later") == 5 && posted(&world, channel, "reclaimed") == 1
         })
         .await;
-    assert_eq!(count(&world, "done").await, 6);
+    // A job is marked done just after its message is posted, so wait for the mark.
+    world
+        .wait_for(|| async { count(&world, "done").await == 6 })
+        .await;
     daemon.stop().await.expect("clean stop");
 }
 

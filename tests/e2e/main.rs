@@ -9,5 +9,7 @@ mod fidelity;
 mod gateway;
 mod jobs;
 mod jobs_crash;
+mod pg_restart;
 mod process;
 mod side_server;
+mod tenancy;

@@ -153,3 +153,22 @@ pub fn text(reply: &Option<Reply>) -> String {
     }
     out
 }
+
+/// A pool that connects the way the daemon does: as the tenant role, under row-level
+/// security. (The superuser [`pool`] bypasses it and is for inspecting state.)
+pub async fn app_pool(url: &str) -> PgPool {
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("database url");
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(guildops::db::tenant::app_role(options))
+        .await
+        .expect("connect as the tenant role")
+}
+
+/// A fresh database with every migration applied (as its owner).
+pub async fn migrated_database() -> String {
+    let url = fresh_database().await;
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("database url");
+    guildops::db::migrate(&options).await.expect("migrate");
+    url
+}
