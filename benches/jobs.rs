@@ -48,7 +48,7 @@ async fn main() {
         discord.token(),
         config.discord_requests_per_sec,
     ));
-    let runtime = Runtime::new(&pool, executor, config);
+    let runtime = Runtime::new(&pool, executor, jobs::scheduled::Handlers::new(), config);
     let stop = CancellationToken::new();
     let workers = tokio::spawn(jobs::run(runtime, stop.clone()));
     let drain = Instant::now();

@@ -170,7 +170,18 @@ fn job_runtime(
     token: &str,
 ) -> Arc<jobs::Runtime> {
     let executor = Executor::new(base, token, config.jobs.discord_requests_per_sec);
-    jobs::Runtime::new(&database.pool, Arc::new(executor), config.jobs.clone())
+    jobs::Runtime::new(
+        &database.pool,
+        Arc::new(executor),
+        scheduled_handlers(),
+        config.jobs.clone(),
+    )
+}
+
+/// Each domain's scheduled work, by the name its jobs are enqueued under. The one
+/// place that knows both the job runtime and the domains.
+fn scheduled_handlers() -> jobs::scheduled::Handlers {
+    jobs::scheduled::Handlers::new()
 }
 
 fn framework(app: App) -> poise::Framework<App, CommandError> {

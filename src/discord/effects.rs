@@ -138,8 +138,12 @@ impl Executor {
                     .await
             }
             Job::SendDm { user_id, content } => self.send_dm(user_id.get(), content).await,
-            // Handled by `crate::jobs`; never reaches Discord.
-            Job::Scheduled { .. } => Ok(()),
+            // `crate::jobs` runs these through their handlers; one that reaches the
+            // Discord executor was routed wrongly and must not pass as done.
+            Job::Scheduled { name, .. } => Err(EffectError::Permanent {
+                kind: FailureKind::Rejected,
+                message: format!("scheduled job {name:?} is not a Discord effect"),
+            }),
         }
     }
 

@@ -7,6 +7,7 @@
 mod alerts;
 pub mod db;
 pub mod retry;
+pub mod scheduled;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,12 @@ use db::{Claimed, Finish};
 
 /// Everything the workers share.
 pub struct Runtime {
+    /// The queue's own connections (see [`bookkeeping_pool`]).
     pub pool: PgPool,
+    /// The daemon's pool, handed to scheduled handlers.
+    app_pool: PgPool,
     pub executor: Arc<Executor>,
+    handlers: scheduled::Handlers,
     pub config: JobsConfig,
     wake: Notify,
     node: String,
@@ -36,10 +41,17 @@ pub struct Runtime {
 impl Runtime {
     /// `pool` is the daemon's; the workers use their own small pool to the same
     /// database (see [`bookkeeping_pool`]).
-    pub fn new(pool: &PgPool, executor: Arc<Executor>, config: JobsConfig) -> Arc<Self> {
+    pub fn new(
+        pool: &PgPool,
+        executor: Arc<Executor>,
+        handlers: scheduled::Handlers,
+        config: JobsConfig,
+    ) -> Arc<Self> {
         Arc::new(Self {
             pool: bookkeeping_pool(pool, config.workers),
+            app_pool: pool.clone(),
             executor,
+            handlers,
             config,
             wake: Notify::new(),
             // Names this process in `locked_by`, so a lease is renewed only by its holder.
@@ -197,7 +209,7 @@ async fn run_one(rt: &Runtime, worker: &str, claimed: Claimed, stop: &Cancellati
         }
     };
     let outcome = tokio::select! {
-        result = rt.executor.apply(&job) => Some(result),
+        result = apply(rt, &claimed, &job) => Some(result),
         () = renew_forever(rt, claimed.id, worker) => None,
         () = stop.cancelled() => None,
     };
@@ -211,6 +223,25 @@ async fn run_one(rt: &Runtime, worker: &str, claimed: Claimed, stop: &Cancellati
         None => (released(), None),
     };
     record(rt, worker, &claimed, finish, alert).await;
+}
+
+/// A Discord effect through the executor; scheduled work through its handler.
+async fn apply(rt: &Runtime, claimed: &Claimed, job: &Job) -> Result<(), EffectError> {
+    let Job::Scheduled { name, data } = job else {
+        return rt.executor.apply(job).await;
+    };
+    let ctx = scheduled::Context {
+        pool: rt.app_pool.clone(),
+        community_id: claimed.community_id,
+        data: data.clone(),
+    };
+    rt.handlers.run(name, ctx).await.map_err(|e| match e {
+        scheduled::HandlerError::Temporary(m) => EffectError::Temporary(m),
+        scheduled::HandlerError::Permanent(message) => EffectError::Permanent {
+            kind: FailureKind::Rejected,
+            message,
+        },
+    })
 }
 
 /// Renews the lease every third of its length; ends only if the lease was lost.

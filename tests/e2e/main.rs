@@ -11,5 +11,6 @@ mod jobs;
 mod jobs_crash;
 mod pg_restart;
 mod process;
+mod scheduled;
 mod side_server;
 mod tenancy;
