@@ -56,6 +56,8 @@ pub fn config(database_url: &str, discord: &FakeDiscord, data_dir: PathBuf) -> C
 pub fn secrets(discord: &FakeDiscord) -> Secrets {
     Secrets {
         discord_token: SecretString::from(discord.token().to_owned()),
+        stripe_secret_key: None,
+        stripe_webhook_secret: None,
     }
 }
 
