@@ -9,6 +9,8 @@ mod fidelity;
 mod gateway;
 mod jobs;
 mod jobs_crash;
+mod membership;
+mod membership_webhooks;
 mod pg_restart;
 mod process;
 mod scheduled;

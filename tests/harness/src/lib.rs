@@ -10,6 +10,7 @@
 //! - `gateway.rs`: WebSocket sessions (HELLO/IDENTIFY/RESUME/heartbeats, dispatch log);
 //! - `scenario.rs`: interactions driven by a test ([`Command`], [`InteractionHandle`]);
 //! - `faults.rs`: injected failures and 429s;
+//! - `stripe.rs`: a fake Stripe API ([`FakeStripe`]) and signed webhook events;
 //! - `tests.rs`: contract tests feeding every payload to serenity's models.
 //!
 //! `tests/serenity_client.rs` and `tests/poise_client.rs` run real serenity and poise
@@ -48,6 +49,7 @@ pub mod openapi;
 mod payloads;
 mod rest;
 mod scenario;
+pub mod stripe;
 pub mod world;
 
 #[cfg(test)]
@@ -64,6 +66,7 @@ use tokio::sync::watch;
 pub use faults::Fault;
 pub use gateway::GatewayStats;
 pub use scenario::{Command, InteractionHandle, Reply, ReplySource};
+pub use stripe::FakeStripe;
 pub use world::perm;
 
 use world::{ChannelRec, GuildRec, MemberRec, RoleRec, World, channel_type, now_timestamp};
