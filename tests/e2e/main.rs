@@ -10,6 +10,7 @@ mod gateway;
 mod jobs;
 mod jobs_crash;
 mod membership;
+mod membership_commands;
 mod membership_webhooks;
 mod pg_restart;
 mod process;
