@@ -538,3 +538,76 @@ async fn replay_with_duplicates_in_shuffled_order_ends_in_the_in_order_state() {
     );
     assert_eq!(shuffled.state().await, expected);
 }
+
+#[tokio::test]
+async fn old_events_are_pruned_on_schedule_and_drift_repair_reschedules_itself() {
+    let paid = Paid::start().await;
+    let admin = &paid.world.pool;
+    let started: String = sqlx::query_scalar(
+        "select status from jobs where idempotency_key like 'stripe-events-cleanup:%' order by id limit 1",
+    )
+    .fetch_one(admin)
+    .await
+    .expect("the daemon scheduled the clean-up at start");
+    assert!(
+        ["pending", "running", "done"].contains(&started.as_str()),
+        "{started}"
+    );
+    for (id, age) in [("evt_old", 31), ("evt_recent", 29)] {
+        sqlx::query(
+            "insert into stripe_events (id, event_type, event_created_at, outcome, payload, received_at)
+             values ($1, 'x', now(), 'ignored', '{}', now() - make_interval(days => $2))",
+        )
+        .bind(id)
+        .bind(age)
+        .execute(admin)
+        .await
+        .expect("event");
+    }
+    let pruned = membership::timers::cleanup_events(&paid.daemon.app.pool, 30)
+        .await
+        .expect("clean-up");
+    assert_eq!(pruned, 1);
+    let left: Vec<String> = sqlx::query_scalar("select id from stripe_events order by id")
+        .fetch_all(admin)
+        .await
+        .expect("events");
+    assert_eq!(left, vec!["evt_recent".to_owned()]);
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let next: i64 = sqlx::query_scalar("select count(*) from jobs where idempotency_key = $1")
+        .bind(format!("stripe-events-cleanup:{tomorrow}"))
+        .fetch_one(admin)
+        .await
+        .expect("next");
+    assert_eq!(next, 1, "the clean-up schedules its next run");
+
+    let community = community_id(admin).await;
+    let reconciles = |admin: PgPool| async move {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from jobs where idempotency_key like 'reconcile:%' and status = 'pending'",
+        )
+        .fetch_one(&admin)
+        .await
+        .expect("reconciles")
+    };
+    assert_eq!(
+        reconciles(admin.clone()).await,
+        1,
+        "creating a tier scheduled drift repair"
+    );
+    let changed = membership::timers::reconcile(
+        &paid.daemon.app.pool,
+        community,
+        chrono::Duration::seconds(60),
+    )
+    .await
+    .expect("reconcile");
+    assert_eq!(changed, 0, "nothing drifted");
+    assert!(
+        reconciles(admin.clone()).await >= 1,
+        "drift repair schedules its next run"
+    );
+    paid.daemon.stop().await.expect("stops");
+}
