@@ -160,25 +160,31 @@ async fn edit(
     reply(ctx, format!("Saved **{}**: {}", t.name, line(&t))).await
 }
 
-/// Stop selling a tier; current subscribers keep it until their period ends
+/// Stop selling a tier; current subscribers keep it until their paid period ends
 #[poise::command(slash_command, guild_only)]
 async fn archive(
     ctx: Context<'_>,
     #[description = "The tier to archive"] tier: String,
 ) -> Result<(), CommandError> {
-    let change = TierChange {
-        archive: true,
-        ..TierChange::default()
-    };
-    let t = membership::edit_tier(
-        &ctx.data().pool,
+    let app = ctx.data();
+    let (t, ending, refused) = membership::archive_tier(
+        &app.pool,
+        app.stripe.as_deref(),
         guild(ctx)?,
         ctx.author().id,
         &tier,
-        change,
     )
     .await?;
-    reply(ctx, format!("**{}** is archived: no new sales.", t.name)).await
+    let mut text = format!(
+        "**{}** is archived: no new sales. {ending} subscription(s) will end with their paid period (members keep the role until then).",
+        t.name
+    );
+    if refused > 0 {
+        text.push_str(&format!(
+            " Stripe refused to end {refused}; see the logs and the Stripe dashboard."
+        ));
+    }
+    reply(ctx, text).await
 }
 
 /// Give a member a tier for free (optionally for some days)

@@ -330,23 +330,29 @@ pub async fn lock_subscription(
     id: &str,
     user: Option<UserId>,
 ) -> Result<Option<SubRow>, sqlx::Error> {
-    if let Some(user) = user {
-        sqlx::query(
-            "insert into subscriptions (stripe_subscription_id, community_id, discord_user_id, status)
-             values ($1, $2, $3, 'incomplete')
-             on conflict (stripe_subscription_id) do nothing",
-        )
-        .bind(id)
-        .bind(community)
-        .bind(sf(user.get()))
-        .execute(&mut *conn)
-        .await?;
-    }
     let sql = concat!(
         "select ",
         sub_columns!(),
         " from subscriptions where stripe_subscription_id = $1 for update"
     );
+    if let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await? {
+        return sub_from_row(&row).map(Some);
+    }
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    // A concurrent first delivery may insert it meanwhile: then this is a no-op and the
+    // select below waits for that transaction's lock.
+    sqlx::query(
+        "insert into subscriptions (stripe_subscription_id, community_id, discord_user_id, status)
+         values ($1, $2, $3, 'incomplete')
+         on conflict (stripe_subscription_id) do nothing",
+    )
+    .bind(id)
+    .bind(community)
+    .bind(sf(user.get()))
+    .execute(&mut *conn)
+    .await?;
     let row = sqlx::query(sql).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(sub_from_row).transpose()
 }
@@ -404,6 +410,23 @@ pub async fn subscription_ids_of_customer(
     )
     .bind(community)
     .bind(customer)
+    .fetch_all(conn)
+    .await
+}
+
+/// Subscriptions of a price that will renew (to end them when the tier is archived).
+pub async fn renewing_subscriptions(
+    conn: &mut PgConnection,
+    community: Uuid,
+    price: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select stripe_subscription_id from subscriptions
+          where community_id = $1 and $2 = any(price_ids) and not cancel_at_period_end
+            and status in ('active', 'trialing', 'past_due')",
+    )
+    .bind(community)
+    .bind(price)
     .fetch_all(conn)
     .await
 }

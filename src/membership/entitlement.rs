@@ -17,8 +17,6 @@ pub struct TierRef {
     pub id: Uuid,
     pub role_id: RoleId,
     pub price_id: String,
-    /// Archived: no new sales; subscribers keep access until their period ends.
-    pub archived: bool,
 }
 
 /// What guildops knows about one subscription.
@@ -88,13 +86,9 @@ impl Verdict {
     }
 }
 
-/// The rule for one subscription of a tier that is `archived` or not.
-pub fn verdict(
-    sub: &SubscriptionState,
-    archived: bool,
-    policy: &Policy,
-    now: DateTime<Utc>,
-) -> Verdict {
+/// The rule for one subscription. (An archived tier sells no more; its subscriptions
+/// are set to end at their period's end in Stripe, which this rule then sees.)
+pub fn verdict(sub: &SubscriptionState, policy: &Policy, now: DateTime<Utc>) -> Verdict {
     use SubscriptionStatus as S;
     if sub.refunded && policy.refund_revokes {
         return Verdict::Denied {
@@ -107,7 +101,7 @@ pub fn verdict(
         };
     }
     match sub.status {
-        S::Active | S::Trialing => until_period_end(sub, archived, now),
+        S::Active | S::Trialing => until_period_end(sub, now),
         S::PastDue => match sub.delinquent_since.map(|since| since + policy.grace) {
             Some(end) if now >= end => Verdict::Denied {
                 why: "payment failed and the grace period is over",
@@ -116,7 +110,7 @@ pub fn verdict(
                 until: Some(end),
                 why: "payment failed; within the grace period",
             },
-            None => until_period_end(sub, archived, now),
+            None => until_period_end(sub, now),
         },
         S::Incomplete => Verdict::Denied {
             why: "the first payment has not gone through yet",
@@ -137,8 +131,8 @@ pub fn verdict(
 }
 
 /// Access that lasts while paid: to the period's end when it will not renew.
-fn until_period_end(sub: &SubscriptionState, archived: bool, now: DateTime<Utc>) -> Verdict {
-    if !(sub.cancel_at_period_end || archived) {
+fn until_period_end(sub: &SubscriptionState, now: DateTime<Utc>) -> Verdict {
+    if !sub.cancel_at_period_end {
         return Verdict::Grants {
             until: None,
             why: "paid and renewing",
@@ -181,7 +175,7 @@ pub fn entitled_roles(
     };
     for sub in subs {
         for tier in tiers_of(tiers, sub) {
-            if let Verdict::Grants { until, .. } = verdict(sub, tier.archived, policy, now) {
+            if let Verdict::Grants { until, .. } = verdict(sub, policy, now) {
                 roles.insert(tier.role_id);
                 soonest(until);
             }
@@ -208,12 +202,11 @@ mod tests {
 
     const DAY: i64 = 86_400;
 
-    fn tier(n: u128, role: u64, archived: bool) -> TierRef {
+    fn tier(n: u128, role: u64) -> TierRef {
         TierRef {
             id: Uuid::from_u128(n),
             role_id: RoleId::new(role),
             price_id: format!("price_{n}"),
-            archived,
         }
     }
 
@@ -245,7 +238,7 @@ mod tests {
 
     #[test]
     fn each_case_of_one_subscription() {
-        let tiers = [tier(1, 10, false), tier(2, 20, true)];
+        let tiers = [tier(1, 10), tier(2, 20)];
         let policy = Policy::default();
         let lenient = Policy {
             refund_revokes: false,
@@ -329,19 +322,11 @@ mod tests {
             ("dispute revokes", disputed.clone(), &policy, 0, &[], None),
             ("dispute kept by policy", disputed, &lenient, 0, &[10], None),
             (
-                "archived tier, within the period",
-                sub(2, S::Active),
-                &policy,
-                DAY,
-                &[20],
-                Some(30 * DAY),
-            ),
-            (
-                "archived tier, after the period",
+                "renewing, past the recorded period end",
                 sub(2, S::Active),
                 &policy,
                 31 * DAY,
-                &[],
+                &[20],
                 None,
             ),
             ("price of no tier", sub(9, S::Active), &policy, 0, &[], None),
@@ -354,7 +339,7 @@ mod tests {
 
     #[test]
     fn several_tiers_give_the_union_and_grants_count_until_they_expire() {
-        let tiers = [tier(1, 10, false), tier(2, 20, false), tier(3, 30, false)];
+        let tiers = [tier(1, 10), tier(2, 20), tier(3, 30)];
         let policy = Policy::default();
         let subs = [sub(1, S::Active), sub(2, S::Trialing), sub(3, S::Canceled)];
         let (got, _) = entitled_roles(&tiers, &subs, &[], &policy, at(0));
@@ -380,7 +365,7 @@ mod tests {
 
     #[test]
     fn one_subscription_with_two_prices_gives_both_roles() {
-        let tiers = [tier(1, 10, false), tier(2, 20, false)];
+        let tiers = [tier(1, 10), tier(2, 20)];
         let both = SubscriptionState {
             price_ids: vec!["price_1".into(), "price_2".into()],
             ..sub(1, S::Active)

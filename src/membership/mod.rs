@@ -124,7 +124,6 @@ impl Tier {
             id: self.id,
             role_id: self.role_id,
             price_id: self.price_id.clone(),
-            archived: self.archived_at.is_some(),
         }
     }
 

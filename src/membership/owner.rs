@@ -264,6 +264,36 @@ pub async fn edit_tier(
     Ok(after)
 }
 
+/// `/tier archive`: no new sales, and each current subscription set to end when its
+/// paid period ends (Stripe then reports `cancel_at_period_end`, and the role stays
+/// until that moment). Returns the tier and how many subscriptions Stripe refused.
+#[tracing::instrument(skip_all, fields(guild.id = %guild, user.id = %actor))]
+pub async fn archive_tier(
+    pool: &PgPool,
+    stripe: Option<&Stripe>,
+    guild: GuildId,
+    actor: UserId,
+    name: &str,
+) -> Result<(Tier, usize, usize), Error> {
+    let stripe = stripe_of(stripe)?;
+    let change = TierChange {
+        archive: true,
+        ..TierChange::default()
+    };
+    let tier = edit_tier(pool, guild, actor, name, change).await?;
+    let (community, mut tx) = community::begin(pool, guild).await?;
+    let running = db::renewing_subscriptions(&mut tx, community.id, &tier.price_id).await?;
+    tx.commit().await?;
+    let mut refused = 0;
+    for id in &running {
+        if let Err(e) = stripe.end_at_period_end(id).await {
+            tracing::warn!(error = %e, stripe.subscription = %id, "cannot end an archived tier's subscription");
+            refused += 1;
+        }
+    }
+    Ok((tier, running.len() - refused, refused))
+}
+
 /// `/tier grant` (or, with `revoke`, `/tier revoke`).
 #[derive(Debug, Clone)]
 pub struct GrantRequest {
@@ -500,7 +530,7 @@ pub async fn membership(
             .iter()
             .filter(|t| sub.price_ids.contains(&t.price_id))
         {
-            let verdict = entitlement::verdict(sub, tier.archived_at.is_some(), &state.policy, now);
+            let verdict = entitlement::verdict(sub, &state.policy, now);
             let end = sub.current_period_end.map_or(String::new(), |e| {
                 format!(", period ends <t:{}:D>", e.timestamp())
             });
@@ -563,7 +593,7 @@ pub async fn explain(pool: &PgPool, guild: GuildId, user: UserId) -> Result<Vec<
             .iter()
             .filter(|t| sub.price_ids.contains(&t.price_id))
         {
-            let v = entitlement::verdict(sub, tier.archived_at.is_some(), &state.policy, now);
+            let v = entitlement::verdict(sub, &state.policy, now);
             out.push(format!(
                 "• `{}` {}: {} → {}",
                 row.id,

@@ -223,6 +223,15 @@ impl Stripe {
         Ok(session.url)
     }
 
+    /// Asks Stripe to end the subscription when its paid period ends (no renewal).
+    pub async fn end_at_period_end(&self, id: &str) -> Result<(), ApiError> {
+        stripe_billing::subscription::UpdateSubscription::new(id)
+            .cancel_at_period_end(true)
+            .send(&self.client)
+            .await?;
+        Ok(())
+    }
+
     /// The subscription as Stripe has it now (used when Checkout completes, so the role
     /// is granted without waiting for `customer.subscription.created`).
     pub async fn subscription(&self, id: &str) -> Result<Snapshot, ApiError> {

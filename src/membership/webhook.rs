@@ -150,12 +150,12 @@ async fn apply(
         Fact::CheckoutCompleted(c) => match (&c.subscription, c.owner.user) {
             (Some(sub), Some(user)) => {
                 let snapshot = fetched.filter(|s| s.id == *sub);
-                let outcome =
+                let (outcome, owner) =
                     subscription(conn, community, event, sub, Some(user), snapshot, None).await?;
                 if outcome == Ingested::Ignored {
                     return Ok(outcome);
                 }
-                Some((sub.clone(), Some(user)))
+                Some((sub.clone(), owner))
             }
             _ => None,
         },
@@ -167,13 +167,13 @@ async fn apply(
                 }
                 _ => None,
             };
-            let outcome =
+            let (outcome, owner) =
                 subscription(conn, community, event, &s.id, s.owner.user, Some(s), signal).await?;
             if outcome != Ingested::Applied {
-                sync_subscription_owner(conn, community, &s.id, event).await?;
+                sync_subscription_owner(conn, community, &s.id, owner, event).await?;
                 return Ok(outcome);
             }
-            Some((s.id.clone(), s.owner.user))
+            Some((s.id.clone(), owner))
         }
         Fact::InvoicePaid(i) | Fact::InvoiceFailed(i) => {
             let paid = matches!(fact, Fact::InvoicePaid(_));
@@ -198,20 +198,21 @@ async fn apply(
         Fact::CustomerDeleted { customer } => {
             for sub in db::subscription_ids_of_customer(conn, community, customer).await? {
                 cancel(conn, community, event, &sub).await?;
-                sync_subscription_owner(conn, community, &sub, event).await?;
+                sync_subscription_owner(conn, community, &sub, None, event).await?;
             }
             return Ok(Ingested::Applied);
         }
         Fact::Ignored(_) => None,
     };
-    let Some((sub, _)) = touched else {
+    let Some((sub, owner)) = touched else {
         return Ok(Ingested::Ignored);
     };
-    sync_subscription_owner(conn, community, &sub, event).await?;
+    sync_subscription_owner(conn, community, &sub, owner, event).await?;
     Ok(Ingested::Applied)
 }
 
 /// Applies a snapshot under the high-water mark, and the standing signal in any case.
+/// Returns the outcome and the subscription's member (when guildops knows the row).
 async fn subscription(
     conn: &mut PgConnection,
     community: Uuid,
@@ -220,9 +221,9 @@ async fn subscription(
     user: Option<UserId>,
     snapshot: Option<&Snapshot>,
     signal: Option<Signal>,
-) -> Result<Ingested, sqlx::Error> {
+) -> Result<(Ingested, Option<UserId>), sqlx::Error> {
     let Some(mut row) = db::lock_subscription(conn, community, id, user).await? else {
-        return Ok(Ingested::Ignored);
+        return Ok((Ingested::Ignored, None));
     };
     let mut standing = Standing {
         good_at: row.good_standing_at,
@@ -243,11 +244,12 @@ async fn subscription(
         row.last_event_id = Some(event.id.clone());
     }
     db::save_subscription(conn, &row).await?;
-    Ok(if fresh || snapshot.is_none() {
+    let outcome = if fresh || snapshot.is_none() {
         Ingested::Applied
     } else {
         Ingested::Stale
-    })
+    };
+    Ok((outcome, Some(row.user)))
 }
 
 async fn invoice(
@@ -262,8 +264,9 @@ async fn invoice(
     } else {
         Signal::Failure(event.created)
     };
+    let mut owner = i.owner.user;
     if let Some(sub) = &i.subscription {
-        subscription(
+        let (_, known) = subscription(
             conn,
             community,
             event,
@@ -273,6 +276,7 @@ async fn invoice(
             Some(signal),
         )
         .await?;
+        owner = known.or(owner);
     }
     let row = db::PaymentRow {
         invoice: &i.id,
@@ -286,7 +290,7 @@ async fn invoice(
         at: event.created,
     };
     db::record_payment(conn, community, &row).await?;
-    Ok(i.subscription.clone().map(|s| (s, i.owner.user)))
+    Ok(i.subscription.clone().map(|s| (s, owner)))
 }
 
 /// `customer.deleted`: Stripe cancels the customer's subscriptions.
@@ -308,15 +312,20 @@ async fn cancel(
     Ok(())
 }
 
-/// Re-syncs the member who owns subscription `id` (if guildops knows them).
+/// Re-syncs the member who owns subscription `id` (`owner` when the caller knows it).
 async fn sync_subscription_owner(
     conn: &mut PgConnection,
     community: Uuid,
     id: &str,
+    owner: Option<UserId>,
     event: &Envelope,
 ) -> Result<(), sqlx::Error> {
-    let Some(row) = db::lock_subscription(conn, community, id, None).await? else {
-        return Ok(());
+    let user = match owner {
+        Some(u) => u,
+        None => match db::lock_subscription(conn, community, id, None).await? {
+            Some(row) => row.user,
+            None => return Ok(()),
+        },
     };
     let guild: GuildId = db::guild_of(conn, community).await?;
     let cause = Cause {
@@ -324,6 +333,6 @@ async fn sync_subscription_owner(
         actor: STRIPE_ACTOR,
         reason: "Stripe reported a change",
     };
-    sync::member(conn, community, guild, row.user, &cause, Baseline::Held).await?;
+    sync::member(conn, community, guild, user, &cause, Baseline::Held).await?;
     Ok(())
 }

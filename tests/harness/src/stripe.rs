@@ -1,7 +1,8 @@
 //! A fake Stripe API for end-to-end tests, and a builder of signed webhook events.
 //!
 //! [`FakeStripe`] serves, on loopback, the few endpoints guildops calls (products,
-//! prices, Checkout sessions, billing-portal sessions, subscription retrieve) in
+//! prices, Checkout sessions, billing-portal sessions, subscription retrieve and
+//! update) in
 //! Stripe's wire format: `application/x-www-form-urlencoded` requests with bracketed
 //! keys (`metadata[k]=v`, `line_items[0][price]=…`), a `Bearer` secret key, JSON
 //! objects shaped like Stripe's own fixtures (`stripe-openapi/fixtures3.json` under
@@ -413,6 +414,15 @@ fn route(
         }
         ("GET", ["v1", "subscriptions", id]) => match st.subscriptions.get(*id) {
             Some(s) => ok(s.clone()),
+            None => missing("subscription"),
+        },
+        ("POST", ["v1", "subscriptions", id]) => match st.subscriptions.get_mut(*id) {
+            Some(s) => {
+                if let Some(flag) = form.get("cancel_at_period_end") {
+                    s["cancel_at_period_end"] = json!(flag == "true");
+                }
+                ok(s.clone())
+            }
             None => missing("subscription"),
         },
         _ => (
