@@ -34,7 +34,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 async fn main() {
     let secs = env_or("BENCH_SECS", 10);
     let senders = env_or("BENCH_SENDERS", 16);
-    let db = BenchDb::create(10).await;
+    let db = BenchDb::create(env_or("BENCH_CONNECTIONS", 10) as u32).await;
     let community = setup(&db).await;
     let mut config = guildops::config::Config::default();
     // Never contacted by these events; loopback regardless.

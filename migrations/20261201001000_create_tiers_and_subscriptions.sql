@@ -101,6 +101,8 @@ create table payments (
 create index payments_charge on payments (stripe_charge_id);
 create index payments_intent on payments (stripe_payment_intent_id);
 create index payments_recent on payments (community_id, paid_at);
+-- Every sync reads a subscription's refund and dispute flags.
+create index payments_subscription on payments (community_id, stripe_subscription_id);
 
 -- Every authentic delivery, kept 30 days for debugging (a scheduled clean-up deletes
 -- older ones). The unique id is what makes a duplicate delivery a no-op; it is written

@@ -20,11 +20,17 @@ fn unsf(id: i64) -> u64 {
 
 // ----- finding the community (stripe_webhook purpose) ----------------------------------
 
-pub async fn community_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select exists(select 1 from communities where id = $1)")
-        .bind(id)
-        .fetch_one(conn)
-        .await
+/// The community's guild, or `None` when no such community exists.
+pub async fn community_guild(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<serenity::all::GuildId>, sqlx::Error> {
+    let guild: Option<i64> =
+        sqlx::query_scalar("select discord_guild_id from communities where id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(guild.map(|g| serenity::all::GuildId::new(unsf(g))))
 }
 
 pub async fn community_of_subscription(
@@ -303,6 +309,9 @@ macro_rules! sub_columns {
     };
 }
 
+/// A member's subscription with its payments' flags: (row, fully refunded, disputed).
+pub type SubWithFlags = (SubRow, bool, bool);
+
 fn sub_from_row(row: &PgRow) -> Result<SubRow, sqlx::Error> {
     let status: String = row.try_get("status")?;
     Ok(SubRow {
@@ -384,11 +393,17 @@ pub async fn subscriptions_of(
     conn: &mut PgConnection,
     community: Uuid,
     user: UserId,
-) -> Result<Vec<SubRow>, sqlx::Error> {
+) -> Result<Vec<SubWithFlags>, sqlx::Error> {
     let sql = concat!(
         "select ",
         sub_columns!(),
-        " from subscriptions where community_id = $1 and discord_user_id = $2
+        ", coalesce((select bool_or(p.fully_refunded) from payments p
+                      where p.community_id = s.community_id
+                        and p.stripe_subscription_id = s.stripe_subscription_id), false) as refunded,
+           coalesce((select bool_or(p.dispute_status in ('open', 'lost')) from payments p
+                      where p.community_id = s.community_id
+                        and p.stripe_subscription_id = s.stripe_subscription_id), false) as disputed
+           from subscriptions s where community_id = $1 and discord_user_id = $2
           order by stripe_subscription_id"
     );
     let rows = sqlx::query(sql)
@@ -396,7 +411,15 @@ pub async fn subscriptions_of(
         .bind(sf(user.get()))
         .fetch_all(conn)
         .await?;
-    rows.iter().map(sub_from_row).collect()
+    rows.iter()
+        .map(|r| {
+            Ok((
+                sub_from_row(r)?,
+                r.try_get("refunded")?,
+                r.try_get("disputed")?,
+            ))
+        })
+        .collect()
 }
 
 pub async fn subscription_ids_of_customer(
@@ -428,23 +451,6 @@ pub async fn renewing_subscriptions(
     .bind(community)
     .bind(price)
     .fetch_all(conn)
-    .await
-}
-
-/// Per subscription: (fully refunded, disputed or lost) over its payments.
-pub async fn payment_flags(
-    conn: &mut PgConnection,
-    community: Uuid,
-    subscription: &str,
-) -> Result<(bool, bool), sqlx::Error> {
-    sqlx::query_as(
-        "select coalesce(bool_or(fully_refunded), false),
-                coalesce(bool_or(dispute_status in ('open', 'lost')), false)
-           from payments where community_id = $1 and stripe_subscription_id = $2",
-    )
-    .bind(community)
-    .bind(subscription)
-    .fetch_one(conn)
     .await
 }
 
@@ -554,21 +560,6 @@ pub async fn record_dispute(
 
 // ----- grants -----------------------------------------------------------------------------
 
-pub async fn live_grants(
-    conn: &mut PgConnection,
-    community: Uuid,
-    user: UserId,
-) -> Result<Vec<(Uuid, Option<DateTime<Utc>>)>, sqlx::Error> {
-    sqlx::query_as(
-        "select tier_id, expires_at from grants
-          where community_id = $1 and discord_user_id = $2 and revoked_at is null",
-    )
-    .bind(community)
-    .bind(sf(user.get()))
-    .fetch_all(conn)
-    .await
-}
-
 pub async fn insert_grant(
     conn: &mut PgConnection,
     community: Uuid,
@@ -612,40 +603,61 @@ pub async fn revoke_grants(
     Ok(done.rows_affected())
 }
 
+/// Everything about one member besides their subscriptions, in one round trip: the
+/// community's policy, their live grants, the paid roles guildops holds on them, and
+/// their roles on Discord (`None` when they are not in the guild).
+pub struct MemberRow {
+    pub policy: Policy,
+    pub grants: Vec<(Uuid, Option<DateTime<Utc>>)>,
+    pub held: Vec<RoleId>,
+    pub on_discord: Option<Vec<RoleId>>,
+}
+
+pub async fn member_state(
+    conn: &mut PgConnection,
+    community: Uuid,
+    user: UserId,
+) -> Result<MemberRow, sqlx::Error> {
+    let row = sqlx::query(
+        "select p.grace_secs, p.refund_revokes, p.dispute_revokes,
+                array(select tier_id from grants g where g.community_id = $1
+                        and g.discord_user_id = $2 and g.revoked_at is null order by g.id) as grant_tiers,
+                array(select expires_at from grants g where g.community_id = $1
+                        and g.discord_user_id = $2 and g.revoked_at is null order by g.id) as grant_ends,
+                array(select discord_role_id from paid_roles r where r.community_id = $1
+                        and r.discord_user_id = $2 order by 1) as held,
+                (select roles from community_members m where m.community_id = $1
+                        and m.discord_user_id = $2 and m.left_at is null) as on_discord
+           from (select 1) as one
+           left join membership_policies p on p.community_id = $1",
+    )
+    .bind(community)
+    .bind(sf(user.get()))
+    .fetch_one(conn)
+    .await?;
+    let defaults = Policy::default();
+    let grace: Option<i32> = row.try_get("grace_secs")?;
+    let policy = Policy {
+        grace: grace.map_or(defaults.grace, |g| chrono::Duration::seconds(g.into())),
+        refund_revokes: row
+            .try_get::<Option<bool>, _>("refund_revokes")?
+            .unwrap_or(defaults.refund_revokes),
+        dispute_revokes: row
+            .try_get::<Option<bool>, _>("dispute_revokes")?
+            .unwrap_or(defaults.dispute_revokes),
+    };
+    let tiers: Vec<Uuid> = row.try_get("grant_tiers")?;
+    let ends: Vec<Option<DateTime<Utc>>> = row.try_get("grant_ends")?;
+    let roles = |ids: Vec<i64>| ids.into_iter().map(|id| RoleId::new(unsf(id))).collect();
+    Ok(MemberRow {
+        policy,
+        grants: tiers.into_iter().zip(ends).collect(),
+        held: roles(row.try_get("held")?),
+        on_discord: row.try_get::<Option<Vec<i64>>, _>("on_discord")?.map(roles),
+    })
+}
+
 // ----- members and held roles -------------------------------------------------------------
-
-/// Whether the member is present, and the roles Discord last reported for them.
-pub async fn member(
-    conn: &mut PgConnection,
-    community: Uuid,
-    user: UserId,
-) -> Result<Option<Vec<RoleId>>, sqlx::Error> {
-    let roles: Option<Vec<i64>> = sqlx::query_scalar(
-        "select roles from community_members
-          where community_id = $1 and discord_user_id = $2 and left_at is null",
-    )
-    .bind(community)
-    .bind(sf(user.get()))
-    .fetch_optional(conn)
-    .await?;
-    Ok(roles.map(|r| r.into_iter().map(|id| RoleId::new(unsf(id))).collect()))
-}
-
-pub async fn held_roles(
-    conn: &mut PgConnection,
-    community: Uuid,
-    user: UserId,
-) -> Result<Vec<RoleId>, sqlx::Error> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "select discord_role_id from paid_roles where community_id = $1 and discord_user_id = $2
-          order by 1",
-    )
-    .bind(community)
-    .bind(sf(user.get()))
-    .fetch_all(conn)
-    .await?;
-    Ok(ids.into_iter().map(|id| RoleId::new(unsf(id))).collect())
-}
 
 /// Replaces the held set with `roles`.
 pub async fn set_held_roles(

@@ -485,7 +485,7 @@ pub async fn checkout(
     let customer = db::subscriptions_of(&mut tx, community.id, user)
         .await?
         .into_iter()
-        .find_map(|s| s.customer);
+        .find_map(|(s, _, _)| s.customer);
     tx.commit().await?;
     let on_sale: Vec<&Tier> = tiers.iter().filter(|t| t.archived_at.is_none()).collect();
     let tier = match tier_name {
@@ -562,8 +562,7 @@ pub async fn membership(
 pub async fn explain(pool: &PgPool, guild: GuildId, user: UserId) -> Result<Vec<String>, Error> {
     let (community, mut tx) = community::begin(pool, guild).await?;
     let state = sync::load(&mut tx, community.id, user).await?;
-    let held = db::held_roles(&mut tx, community.id, user).await?;
-    let on_discord = db::member(&mut tx, community.id, user).await?;
+    let (held, on_discord) = (state.held.clone(), state.on_discord.clone());
     let ids: Vec<String> = state
         .subscriptions
         .iter()

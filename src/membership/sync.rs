@@ -56,8 +56,13 @@ pub struct MemberState {
     pub subscriptions: Vec<(db::SubRow, SubscriptionState)>,
     pub grants: Vec<GrantState>,
     pub policy: entitlement::Policy,
+    /// The paid roles guildops holds on the member.
+    pub held: Vec<RoleId>,
+    /// Their roles on Discord as last reported; `None` when not in the guild.
+    pub on_discord: Option<Vec<RoleId>>,
 }
 
+/// Three statements: tiers, subscriptions (with payment flags), the rest.
 pub async fn load(
     conn: &mut PgConnection,
     community: Uuid,
@@ -65,8 +70,7 @@ pub async fn load(
 ) -> Result<MemberState, sqlx::Error> {
     let tiers = db::tiers(conn, community).await?;
     let mut subscriptions = Vec::new();
-    for row in db::subscriptions_of(conn, community, user).await? {
-        let (refunded, disputed) = db::payment_flags(conn, community, &row.id).await?;
+    for (row, refunded, disputed) in db::subscriptions_of(conn, community, user).await? {
         let standing = Standing {
             good_at: row.good_standing_at,
             failures: row.failure_times.clone(),
@@ -82,20 +86,22 @@ pub async fn load(
         };
         subscriptions.push((row, state));
     }
-    let grants = db::live_grants(conn, community, user)
-        .await?
+    let member = db::member_state(conn, community, user).await?;
+    let grants = member
+        .grants
         .into_iter()
         .map(|(tier_id, expires_at)| GrantState {
             tier_id,
             expires_at,
         })
         .collect();
-    let policy = db::policy(conn, community).await?;
     Ok(MemberState {
         tiers,
         subscriptions,
         grants,
-        policy,
+        policy: member.policy,
+        held: member.held,
+        on_discord: member.on_discord,
     })
 }
 
@@ -119,13 +125,12 @@ pub async fn member(
     let now = Utc::now();
     let state = load(conn, community, user).await?;
     let (intended, next) = state.entitled(now);
-    let held: BTreeSet<RoleId> = db::held_roles(conn, community, user)
-        .await?
-        .into_iter()
-        .collect();
-    let Some(on_discord) = db::member(conn, community, user).await? else {
+    let held: BTreeSet<RoleId> = state.held.iter().copied().collect();
+    let Some(on_discord) = state.on_discord.clone() else {
         // Not in the guild: Discord holds no roles for them; a rejoin grants afresh.
-        db::set_held_roles(conn, community, user, &[]).await?;
+        if !held.is_empty() {
+            db::set_held_roles(conn, community, user, &[]).await?;
+        }
         return Ok(Change::default());
     };
     let tier_roles: BTreeSet<RoleId> = state.tiers.iter().map(|t| t.role_id).collect();

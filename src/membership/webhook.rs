@@ -49,7 +49,7 @@ pub async fn ingest(
     fetched: Option<&Snapshot>,
 ) -> Result<Ingested, sqlx::Error> {
     let mut tx = tenant::begin_cross_community(pool, CrossCommunity::StripeWebhook).await?;
-    let communities = match fact {
+    let communities: Vec<(Uuid, GuildId)> = match fact {
         Fact::Ignored(_) => Vec::new(),
         _ => locate(&mut tx, fact).await?,
     };
@@ -62,7 +62,7 @@ pub async fn ingest(
     };
     let row = db::EventRow {
         id: &event.id,
-        community_id: communities.first().copied(),
+        community_id: communities.first().map(|(c, _)| *c),
         kind: &event.kind,
         api_version: event.api_version.as_deref(),
         created: event.created,
@@ -74,9 +74,13 @@ pub async fn ingest(
         return Ok(Ingested::Duplicate);
     }
     let mut outcome = first;
-    for (n, community) in communities.iter().enumerate() {
+    for (n, (community, guild)) in communities.iter().enumerate() {
         tenant::scope(&mut tx, *community).await?;
-        let applied = apply(&mut tx, *community, event, fact, fetched).await?;
+        let at = Target {
+            community: *community,
+            guild: *guild,
+        };
+        let applied = apply(&mut tx, at, event, fact, fetched).await?;
         if n == 0 {
             outcome = applied;
             if applied != Ingested::Applied {
@@ -88,9 +92,16 @@ pub async fn ingest(
     Ok(outcome)
 }
 
-/// The communities an event concerns: from our metadata when present, else from the
-/// Stripe ids guildops has recorded.
-async fn locate(conn: &mut PgConnection, fact: &Fact) -> Result<Vec<Uuid>, sqlx::Error> {
+/// The community (and its guild) an event is applied to.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    community: Uuid,
+    guild: GuildId,
+}
+
+/// The communities an event concerns, with their guilds: from the Stripe ids guildops
+/// has recorded, else from our metadata (only while it names a community that exists).
+async fn locate(conn: &mut PgConnection, fact: &Fact) -> Result<Vec<(Uuid, GuildId)>, sqlx::Error> {
     let (claimed, found) = match fact {
         Fact::CheckoutCompleted(c) => (c.owner.community, None),
         Fact::Subscription(s) => (
@@ -126,26 +137,31 @@ async fn locate(conn: &mut PgConnection, fact: &Fact) -> Result<Vec<Uuid>, sqlx:
             (None, found)
         }
         Fact::CustomerDeleted { customer } => {
-            return db::communities_of_customer(conn, customer).await;
+            let mut out = Vec::new();
+            for c in db::communities_of_customer(conn, customer).await? {
+                if let Some(g) = db::community_guild(conn, c).await? {
+                    out.push((c, g));
+                }
+            }
+            return Ok(out);
         }
         Fact::Ignored(_) => (None, None),
     };
-    // A recorded subscription's community wins over metadata (which is only ours to
-    // trust while it names a community that exists).
-    let candidate = found.or(claimed);
-    match candidate {
-        Some(c) if db::community_exists(conn, c).await? => Ok(vec![c]),
-        _ => Ok(Vec::new()),
-    }
+    let Some(candidate) = found.or(claimed) else {
+        return Ok(Vec::new());
+    };
+    let guild = db::community_guild(conn, candidate).await?;
+    Ok(guild.map(|g| (candidate, g)).into_iter().collect())
 }
 
 async fn apply(
     conn: &mut PgConnection,
-    community: Uuid,
+    at: Target,
     event: &Envelope,
     fact: &Fact,
     fetched: Option<&Snapshot>,
 ) -> Result<Ingested, sqlx::Error> {
+    let community = at.community;
     let touched: Option<(String, Option<UserId>)> = match fact {
         Fact::CheckoutCompleted(c) => match (&c.subscription, c.owner.user) {
             (Some(sub), Some(user)) => {
@@ -170,7 +186,7 @@ async fn apply(
             let (outcome, owner) =
                 subscription(conn, community, event, &s.id, s.owner.user, Some(s), signal).await?;
             if outcome != Ingested::Applied {
-                sync_subscription_owner(conn, community, &s.id, owner, event).await?;
+                sync_subscription_owner(conn, at, &s.id, owner, event).await?;
                 return Ok(outcome);
             }
             Some((s.id.clone(), owner))
@@ -198,7 +214,7 @@ async fn apply(
         Fact::CustomerDeleted { customer } => {
             for sub in db::subscription_ids_of_customer(conn, community, customer).await? {
                 cancel(conn, community, event, &sub).await?;
-                sync_subscription_owner(conn, community, &sub, None, event).await?;
+                sync_subscription_owner(conn, at, &sub, None, event).await?;
             }
             return Ok(Ingested::Applied);
         }
@@ -207,7 +223,7 @@ async fn apply(
     let Some((sub, owner)) = touched else {
         return Ok(Ingested::Ignored);
     };
-    sync_subscription_owner(conn, community, &sub, owner, event).await?;
+    sync_subscription_owner(conn, at, &sub, owner, event).await?;
     Ok(Ingested::Applied)
 }
 
@@ -315,24 +331,23 @@ async fn cancel(
 /// Re-syncs the member who owns subscription `id` (`owner` when the caller knows it).
 async fn sync_subscription_owner(
     conn: &mut PgConnection,
-    community: Uuid,
+    at: Target,
     id: &str,
     owner: Option<UserId>,
     event: &Envelope,
 ) -> Result<(), sqlx::Error> {
     let user = match owner {
         Some(u) => u,
-        None => match db::lock_subscription(conn, community, id, None).await? {
+        None => match db::lock_subscription(conn, at.community, id, None).await? {
             Some(row) => row.user,
             None => return Ok(()),
         },
     };
-    let guild: GuildId = db::guild_of(conn, community).await?;
     let cause = Cause {
         key: event.id.clone(),
         actor: STRIPE_ACTOR,
         reason: "Stripe reported a change",
     };
-    sync::member(conn, community, guild, user, &cause, Baseline::Held).await?;
+    sync::member(conn, at.community, at.guild, user, &cause, Baseline::Held).await?;
     Ok(())
 }
