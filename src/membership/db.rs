@@ -33,14 +33,20 @@ pub async fn community_guild(
     Ok(guild.map(|g| serenity::all::GuildId::new(unsf(g))))
 }
 
+/// The community (and its guild) that recorded subscription `id`.
 pub async fn community_of_subscription(
     conn: &mut PgConnection,
     id: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select community_id from subscriptions where stripe_subscription_id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+) -> Result<Option<(Uuid, serenity::all::GuildId)>, sqlx::Error> {
+    let row: Option<(Uuid, i64)> = sqlx::query_as(
+        "select s.community_id, c.discord_guild_id
+           from subscriptions s join communities c on c.id = s.community_id
+          where s.stripe_subscription_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(c, g)| (c, serenity::all::GuildId::new(unsf(g)))))
 }
 
 /// The community of the payment an invoice, charge or payment intent belongs to.

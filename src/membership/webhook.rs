@@ -104,17 +104,18 @@ struct Target {
 async fn locate(conn: &mut PgConnection, fact: &Fact) -> Result<Vec<(Uuid, GuildId)>, sqlx::Error> {
     let (claimed, found) = match fact {
         Fact::CheckoutCompleted(c) => (c.owner.community, None),
-        Fact::Subscription(s) => (
-            s.owner.community,
-            db::community_of_subscription(conn, &s.id).await?,
-        ),
+        Fact::Subscription(s) => match db::community_of_subscription(conn, &s.id).await? {
+            Some(known) => return Ok(vec![known]),
+            None => (s.owner.community, None),
+        },
         Fact::InvoicePaid(i) | Fact::InvoiceFailed(i) => {
-            let by_sub = match &i.subscription {
-                Some(s) => db::community_of_subscription(conn, s).await?,
-                None => None,
-            };
+            if let Some(sub) = &i.subscription
+                && let Some(known) = db::community_of_subscription(conn, sub).await?
+            {
+                return Ok(vec![known]);
+            }
             let by_payment = db::community_of_payment(conn, Some(&i.id), None, None).await?;
-            (i.owner.community, by_sub.or(by_payment))
+            (i.owner.community, by_payment)
         }
         Fact::Refunded(c) => {
             let found = db::community_of_payment(
