@@ -430,3 +430,43 @@ async fn leaving_and_rejoining_restores_paid_roles_and_grants_come_and_go() {
     );
     paid.daemon.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_tier_role_deleted_in_discord_fails_its_grant_with_one_admin_alert() {
+    let paid = Paid::start().await;
+    let g = &paid.world.guild;
+    sqlx::query("update community_settings set admin_channel_id = $1")
+        .bind(g.admin_channel as i64)
+        .execute(&paid.world.pool)
+        .await
+        .expect("admin channel");
+    paid.world.discord.delete_role(g.id, paid.role);
+    let hana = paid.member("hana").await;
+    paid.subscribe(hana).await;
+    let alert = format!("Role <@&{}> no longer exists", paid.role);
+    let discord = paid.world.discord.clone();
+    let channel = g.admin_channel;
+    paid.world
+        .wait_for(|| {
+            let discord = discord.clone();
+            let alert = alert.clone();
+            async move {
+                discord
+                    .channel_messages(channel)
+                    .iter()
+                    .any(|m| m["content"].as_str().is_some_and(|c| c.contains(&alert)))
+            }
+        })
+        .await;
+    let failed: i64 = sqlx::query_scalar(
+        "select count(*) from jobs where kind = 'add_role' and status = 'failed' and failure_kind = 'unknown_role'",
+    )
+    .fetch_one(&paid.world.pool)
+    .await
+    .expect("failed jobs");
+    assert_eq!(
+        failed, 1,
+        "the grant failed for good, visible in /ops failures"
+    );
+    paid.daemon.stop().await.expect("stops");
+}

@@ -483,6 +483,24 @@ impl FakeDiscord {
         })
     }
 
+    /// Delete a role (an admin did, in Discord): members lose it, GUILD_ROLE_DELETE is
+    /// sent, and REST calls naming it fail with Unknown Role (10011).
+    pub fn delete_role(&self, guild: u64, role: u64) {
+        self.mutate(|st| {
+            let g = st
+                .world
+                .guilds
+                .get_mut(&guild)
+                .unwrap_or_else(|| panic!("delete_role: unknown guild {guild}"));
+            g.roles.remove(&role);
+            for m in g.members.values_mut() {
+                m.roles.retain(|r| *r != role);
+            }
+            let payload = json!({"guild_id": guild.to_string(), "role_id": role.to_string()});
+            st.gateway.emit("GUILD_ROLE_DELETE", payload);
+        })
+    }
+
     /// Create a text channel and send CHANNEL_CREATE.
     pub fn add_text_channel(&self, guild: u64, name: &str) -> u64 {
         self.mutate(|st| {
