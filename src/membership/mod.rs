@@ -5,13 +5,15 @@
 //! difference with the held roles into outbox jobs in the same transaction; [`webhook`]
 //! applies verified Stripe events idempotently and in any order.
 
+mod access;
 pub mod db;
 pub mod entitlement;
 pub mod event;
-mod owner;
+mod members;
 pub mod standing;
 pub mod stripe;
 pub mod sync;
+mod tiers;
 pub mod timers;
 pub mod webhook;
 
@@ -19,7 +21,9 @@ use chrono::{DateTime, Utc};
 use serenity::all::RoleId;
 use uuid::Uuid;
 
-pub use owner::*;
+pub use access::*;
+pub use members::*;
+pub use tiers::*;
 
 /// The audit actor for changes that follow Stripe's webhooks.
 pub const STRIPE_ACTOR: crate::audit::Actor = crate::audit::Actor::System("stripe-webhook");
