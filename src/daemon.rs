@@ -95,7 +95,14 @@ impl Daemon {
         };
         if stripe.is_none() {
             tracing::info!("no Stripe secret key: paid tiers are off");
-        } else if let Err(e) = membership::timers::schedule_cleanup(&database.pool).await {
+        } else if secrets.stripe_webhook_secret.is_none() {
+            tracing::warn!(
+                "GUILDOPS_STRIPE_WEBHOOK_SECRET is not set: /webhooks/stripe answers 404, so Stripe's events will not reach guildops"
+            );
+        }
+        if stripe.is_some()
+            && let Err(e) = membership::timers::schedule_cleanup(&database.pool).await
+        {
             tracing::warn!(error = %e, "cannot schedule the Stripe event clean-up");
         }
         let jobs = job_runtime(&database, &config, &base, secrets.discord_token());

@@ -609,6 +609,21 @@ pub async fn revoke_grants(
     Ok(done.rows_affected())
 }
 
+/// Serialises syncs of one member until the transaction ends, so two events about
+/// different subscriptions of the same member never both enqueue the same role change.
+pub async fn lock_member(
+    conn: &mut PgConnection,
+    community: Uuid,
+    user: UserId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1::text || ':' || $2::text, 0))")
+        .bind(community)
+        .bind(sf(user.get()))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Everything about one member besides their subscriptions, in one round trip: the
 /// community's policy, their live grants, the paid roles guildops holds on them, and
 /// their roles on Discord (`None` when they are not in the guild).

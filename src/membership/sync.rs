@@ -122,6 +122,7 @@ pub async fn member(
     cause: &Cause,
     baseline: Baseline,
 ) -> Result<Change, sqlx::Error> {
+    db::lock_member(conn, community, user).await?;
     let now = Utc::now();
     let state = load(conn, community, user).await?;
     let (intended, next) = state.entitled(now);
