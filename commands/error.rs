@@ -26,6 +26,16 @@ impl From<community::Error> for CommandError {
     }
 }
 
+impl From<crate::membership::Error> for CommandError {
+    fn from(e: crate::membership::Error) -> Self {
+        if e.is_user_error() {
+            CommandError::User(e.to_string())
+        } else {
+            CommandError::Internal(e.into())
+        }
+    }
+}
+
 impl From<crate::audit::Error> for CommandError {
     fn from(e: crate::audit::Error) -> Self {
         CommandError::Internal(e.into())

@@ -5,8 +5,12 @@
 mod about;
 mod audit;
 pub mod error;
+mod membership;
 mod ops;
+mod revenue;
 mod setup;
+mod shop;
+mod tier;
 
 pub use error::CommandError;
 
@@ -16,5 +20,15 @@ pub type Command = poise::Command<crate::app::App, CommandError>;
 
 /// Every command the bot registers.
 pub fn all() -> Vec<Command> {
-    vec![about::about(), setup::setup(), ops::ops(), audit::audit()]
+    vec![
+        about::about(),
+        setup::setup(),
+        ops::ops(),
+        audit::audit(),
+        tier::tier(),
+        shop::tiers(),
+        shop::subscribe(),
+        membership::membership(),
+        revenue::revenue(),
+    ]
 }

@@ -9,12 +9,15 @@ use std::time::Instant;
 use sqlx::PgPool;
 
 use crate::config::Config;
+use crate::membership::stripe::Stripe;
 
 #[derive(Clone)]
 pub struct App {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub status: Arc<Status>,
+    /// The Stripe account; `None` when no secret key is configured (payments off).
+    pub stripe: Option<Arc<Stripe>>,
 }
 
 /// What `/readyz` and `/about` report.
@@ -53,6 +56,13 @@ impl App {
             pool,
             config: Arc::new(config),
             status: Arc::new(Status::new()),
+            stripe: None,
         }
+    }
+
+    /// With the Stripe account the secrets configure.
+    pub fn with_stripe(mut self, stripe: Option<Stripe>) -> Self {
+        self.stripe = stripe.map(Arc::new);
+        self
     }
 }

@@ -16,10 +16,19 @@ use serde::{Deserialize, Serialize};
 
 /// Environment variable holding the Discord bot token.
 pub const DISCORD_TOKEN_VAR: &str = "GUILDOPS_DISCORD_TOKEN";
+/// Environment variable holding the Stripe secret API key (optional: no key, no sales).
+pub const STRIPE_SECRET_KEY_VAR: &str = "GUILDOPS_STRIPE_SECRET_KEY";
+/// Environment variable holding the Stripe webhook endpoint's signing secret(s),
+/// comma-separated while a rotation is under way.
+pub const STRIPE_WEBHOOK_SECRET_VAR: &str = "GUILDOPS_STRIPE_WEBHOOK_SECRET";
 /// Prefix of environment overrides for non-secret settings.
 pub const ENV_PREFIX: &str = "GUILDOPS_";
 /// Environment variables that are secrets, so they are never merged into [`Config`].
-const SECRET_VARS: &[&str] = &[DISCORD_TOKEN_VAR];
+const SECRET_VARS: &[&str] = &[
+    DISCORD_TOKEN_VAR,
+    STRIPE_SECRET_KEY_VAR,
+    STRIPE_WEBHOOK_SECRET_VAR,
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -31,6 +40,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub jobs: JobsConfig,
     pub log: LogConfig,
+    pub stripe: StripeConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -109,6 +119,38 @@ impl Default for JobsConfig {
     }
 }
 
+/// Paid tiers through Stripe (`crate::membership`). The keys are secrets and come from
+/// the environment only; without a secret key the tier commands say payments are off.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StripeConfig {
+    /// A Stripe-compatible API base instead of https://api.stripe.com (the tests' fake).
+    pub api_base: Option<String>,
+    /// Where Checkout sends a member after paying.
+    pub success_url: String,
+    /// Where Checkout sends a member who gave up.
+    pub cancel_url: String,
+    /// Where the billing portal's "return" link goes.
+    pub portal_return_url: String,
+    /// Seconds between drift repairs (intended vs actual Discord roles) per community.
+    pub reconcile_interval_secs: u64,
+    /// Days raw webhook events are kept for debugging.
+    pub event_retention_days: u32,
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        Self {
+            api_base: None,
+            success_url: "https://discord.com/channels/@me".into(),
+            cancel_url: "https://discord.com/channels/@me".into(),
+            portal_return_url: "https://discord.com/channels/@me".into(),
+            reconcile_interval_secs: 3600,
+            event_retention_days: 30,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -167,12 +209,19 @@ impl Default for LogConfig {
 #[derive(Clone)]
 pub struct Secrets {
     pub discord_token: SecretString,
+    /// Stripe's secret API key; `None` means payments are not configured.
+    pub stripe_secret_key: Option<SecretString>,
+    /// The webhook endpoint's signing secret(s), comma-separated during a rotation.
+    pub stripe_webhook_secret: Option<SecretString>,
 }
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |s: &Option<SecretString>| s.as_ref().map(|_| "[redacted]");
         f.debug_struct("Secrets")
             .field("discord_token", &"[redacted]")
+            .field("stripe_secret_key", &shown(&self.stripe_secret_key))
+            .field("stripe_webhook_secret", &shown(&self.stripe_webhook_secret))
             .finish()
     }
 }
@@ -253,6 +302,18 @@ impl Config {
                     .into(),
             ));
         }
+        if let Some(base) = &self.stripe.api_base
+            && !(base.starts_with("http://") || base.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "stripe.api_base must start with http:// or https://, got {base:?}"
+            )));
+        }
+        if self.stripe.reconcile_interval_secs < 60 {
+            return Err(ConfigError::Invalid(
+                "stripe.reconcile_interval_secs must be at least 60".into(),
+            ));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "database.max_connections must be at least 1".into(),
@@ -274,8 +335,16 @@ impl Secrets {
         let token = lookup(env, DISCORD_TOKEN_VAR)
             .filter(|v| !v.trim().is_empty())
             .ok_or(ConfigError::MissingSecret(DISCORD_TOKEN_VAR))?;
+        let optional = |name| {
+            lookup(env, name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .map(SecretString::from)
+        };
         Ok(Secrets {
             discord_token: SecretString::from(token.trim().to_owned()),
+            stripe_secret_key: optional(STRIPE_SECRET_KEY_VAR),
+            stripe_webhook_secret: optional(STRIPE_WEBHOOK_SECRET_VAR),
         })
     }
 
@@ -392,6 +461,22 @@ mod tests {
         assert!(err.to_string().contains(DISCORD_TOKEN_VAR));
         let secrets = Secrets::from_env(&pairs).expect("present");
         assert!(!format!("{secrets:?}").contains("sekrit"));
+        assert!(secrets.stripe_secret_key.is_none(), "stripe is optional");
+    }
+
+    #[test]
+    fn stripe_secrets_come_from_the_environment_and_are_redacted() {
+        let pairs = env(&[
+            (DISCORD_TOKEN_VAR, "t"),
+            (STRIPE_SECRET_KEY_VAR, "sk_test_hush"),
+            (STRIPE_WEBHOOK_SECRET_VAR, "whsec_hush"),
+        ]);
+        assert!(Config::load(None, false, &pairs).is_ok(), "not config keys");
+        let secrets = Secrets::from_env(&pairs).expect("present");
+        assert!(secrets.stripe_secret_key.is_some() && secrets.stripe_webhook_secret.is_some());
+        assert!(!format!("{secrets:?}").contains("hush"));
+        let err = Config::from_toml("[stripe]\nsecret_key = \"sk\"\n").expect_err("secret in file");
+        assert!(err.to_string().contains("secret_key"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::db::{Database, DbError};
 use crate::discord::effects::Executor;
 use crate::discord::{self, StartError};
 use crate::jobs;
+use crate::membership::{self, stripe::Stripe};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -33,6 +34,8 @@ pub enum StartupError {
     },
     #[error("cannot start the Discord client: {0}")]
     Client(#[from] serenity::Error),
+    #[error(transparent)]
+    Stripe(crate::membership::stripe::ApiError),
 }
 
 /// A running daemon.
@@ -82,8 +85,28 @@ impl Daemon {
             Err(source) => return Err((StartupError::Listen { addr, source }, database)),
         };
         let http_addr = listener.local_addr().unwrap_or(addr);
+        let stripe = match Stripe::from_secrets(
+            &config.stripe,
+            secrets.stripe_secret_key.as_ref(),
+            secrets.stripe_webhook_secret.as_ref(),
+        ) {
+            Ok(s) => s,
+            Err(e) => return Err((StartupError::Stripe(e), database)),
+        };
+        if stripe.is_none() {
+            tracing::info!("no Stripe secret key: paid tiers are off");
+        } else if secrets.stripe_webhook_secret.is_none() {
+            tracing::warn!(
+                "GUILDOPS_STRIPE_WEBHOOK_SECRET is not set: /webhooks/stripe answers 404, so Stripe's events will not reach guildops"
+            );
+        }
+        if stripe.is_some()
+            && let Err(e) = membership::timers::schedule_cleanup(&database.pool).await
+        {
+            tracing::warn!(error = %e, "cannot schedule the Stripe event clean-up");
+        }
         let jobs = job_runtime(&database, &config, &base, secrets.discord_token());
-        let app = App::new(database.pool.clone(), config);
+        let app = App::new(database.pool.clone(), config).with_stripe(stripe);
         let client = ClientBuilder::new_with_http(http, discord::intents())
             .framework(framework(app.clone()))
             .await;
@@ -173,15 +196,55 @@ fn job_runtime(
     jobs::Runtime::new(
         &database.pool,
         Arc::new(executor),
-        scheduled_handlers(),
+        scheduled_handlers(config),
         config.jobs.clone(),
     )
 }
 
 /// Each domain's scheduled work, by the name its jobs are enqueued under. The one
 /// place that knows both the job runtime and the domains.
-fn scheduled_handlers() -> jobs::scheduled::Handlers {
-    jobs::scheduled::Handlers::new()
+pub fn scheduled_handlers(config: &Config) -> jobs::scheduled::Handlers {
+    use jobs::scheduled::{Context, HandlerError};
+    fn failed(e: membership::Error) -> HandlerError {
+        if e.is_user_error() {
+            HandlerError::Permanent(e.to_string())
+        } else {
+            HandlerError::Temporary(e.to_string())
+        }
+    }
+    fn community(ctx: &Context) -> Result<uuid::Uuid, HandlerError> {
+        ctx.community_id
+            .ok_or_else(|| HandlerError::Permanent("a membership job without a community".into()))
+    }
+    let every = chrono::Duration::seconds(
+        i64::try_from(config.stripe.reconcile_interval_secs).unwrap_or(3600),
+    );
+    let retention = config.stripe.event_retention_days;
+    let mut handlers = jobs::scheduled::Handlers::new();
+    handlers
+        .register(membership::RECHECK_JOB, |ctx: Context| async move {
+            let c = community(&ctx)?;
+            membership::timers::recheck(&ctx.pool, c, &ctx.data)
+                .await
+                .map_err(failed)
+        })
+        .register(membership::RECONCILE_JOB, move |ctx: Context| async move {
+            let c = community(&ctx)?;
+            membership::timers::reconcile(&ctx.pool, c, every)
+                .await
+                .map(drop)
+                .map_err(failed)
+        })
+        .register(
+            membership::EVENTS_CLEANUP_JOB,
+            move |ctx: Context| async move {
+                membership::timers::cleanup_events(&ctx.pool, retention)
+                    .await
+                    .map(drop)
+                    .map_err(failed)
+            },
+        );
+    handlers
 }
 
 fn framework(app: App) -> poise::Framework<App, CommandError> {

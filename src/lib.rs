@@ -2,7 +2,7 @@
 //!
 //! Module map, in dependency order (no arrow points back up):
 //! `cli` → `daemon` (wires everything) → `commands`, `discord`, `http` (adapters) →
-//! `app` (shared state) → domains (`community`) → `db`, `config`.
+//! `app` (shared state) → domains (`community`, `membership`) → `db`, `config`.
 
 pub mod app;
 pub mod audit;
@@ -16,6 +16,7 @@ pub mod db;
 pub mod discord;
 pub mod http;
 pub mod jobs;
+pub mod membership;
 pub mod outbox;
 pub mod telemetry;
 

@@ -17,8 +17,13 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 /// Installs the global tracing subscriber. `RUST_LOG` wins over the configured filter.
 pub fn init_logging(config: &LogConfig) {
-    let filter =
+    let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
+    // async-stripe logs every event its typed parser rejects (any older API version) as
+    // an error, although guildops reads those itself and logs the outcome once.
+    if let Ok(quiet) = "stripe_webhook=off".parse() {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

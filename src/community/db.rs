@@ -207,6 +207,28 @@ pub async fn record_join(
     Ok(())
 }
 
+/// The member's current roles; a member never seen before is recorded as present.
+pub async fn record_roles(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+    user_id: UserId,
+    roles: &[RoleId],
+) -> Result<(), sqlx::Error> {
+    let roles: Vec<i64> = roles.iter().map(|r| sf(r.get())).collect();
+    sqlx::query(
+        "insert into community_members (community_id, discord_user_id, roles)
+         values ($1, $2, $3)
+         on conflict (community_id, discord_user_id) do update
+            set roles = $3, updated_at = now()",
+    )
+    .bind(community_id)
+    .bind(sf(user_id.get()))
+    .bind(roles)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Returns when the membership that ended began (keys its farewell).
 pub async fn record_leave(
     conn: &mut PgConnection,

@@ -197,6 +197,21 @@ pub async fn member_left(pool: &PgPool, guild_id: GuildId, user_id: UserId) -> R
     Ok(())
 }
 
+/// Discord reported the member's roles (GUILD_MEMBER_UPDATE): keep the roster's copy
+/// current, so drift repair compares with what Discord actually shows.
+#[tracing::instrument(skip_all, fields(guild.id = %guild_id, user.id = %user_id))]
+pub async fn member_roles_changed(
+    pool: &PgPool,
+    guild_id: GuildId,
+    user_id: UserId,
+    roles: &[RoleId],
+) -> Result<(), Error> {
+    let (community, mut tx) = begin(pool, guild_id).await?;
+    db::record_roles(&mut tx, community.id, user_id, roles).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The community behind a guild, read through the directory (the one lookup that
 /// comes before knowing which community a request belongs to).
 pub async fn find_by_guild(pool: &PgPool, guild_id: GuildId) -> Result<Community, Error> {

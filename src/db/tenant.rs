@@ -25,6 +25,10 @@ pub enum CrossCommunity {
     Provisioning,
     /// Claim, finish and prune jobs of every community.
     JobQueue,
+    /// Find the community behind a Stripe object (read the directory and the Stripe ids
+    /// of subscriptions and payments), record and deduplicate webhook events before
+    /// scoping, prune old events and schedule that clean-up.
+    StripeWebhook,
 }
 
 impl CrossCommunity {
@@ -34,6 +38,7 @@ impl CrossCommunity {
             CrossCommunity::Directory => "directory",
             CrossCommunity::Provisioning => "provisioning",
             CrossCommunity::JobQueue => "job_queue",
+            CrossCommunity::StripeWebhook => "stripe_webhook",
         }
     }
 }

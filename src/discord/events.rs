@@ -5,6 +5,7 @@ use serenity::all::{ConnectionStage, FullEvent, Guild, Member};
 
 use crate::app::App;
 use crate::community::{self, GuildSnapshot, MemberSnapshot};
+use crate::membership;
 
 pub async fn handle(app: &App, event: &FullEvent) {
     metrics::counter!("guildops_gateway_events_total", "type" => event.snake_case_name())
@@ -40,7 +41,15 @@ pub async fn handle(app: &App, event: &FullEvent) {
                 .map(|_| ())
         }
         FullEvent::GuildMemberAddition { new_member } => {
-            community::member_joined(&app.pool, new_member.guild_id, &member_snapshot(new_member))
+            let snapshot = member_snapshot(new_member);
+            let joined = community::member_joined(&app.pool, new_member.guild_id, &snapshot).await;
+            if joined.is_ok() && !snapshot.is_bot {
+                restore_paid_roles(app, &snapshot, new_member.guild_id).await;
+            }
+            joined
+        }
+        FullEvent::GuildMemberUpdate { event, .. } => {
+            community::member_roles_changed(&app.pool, event.guild_id, event.user.id, &event.roles)
                 .await
         }
         FullEvent::GuildMemberRemoval { guild_id, user, .. } => {
@@ -50,6 +59,15 @@ pub async fn handle(app: &App, event: &FullEvent) {
     };
     if let Err(error) = outcome {
         tracing::error!(event = event.snake_case_name(), error = %error, "gateway event handling failed");
+    }
+}
+
+/// A (re)joining member gets their paid roles back; logged here, like every failure.
+async fn restore_paid_roles(app: &App, member: &MemberSnapshot, guild: serenity::all::GuildId) {
+    if let Err(error) =
+        membership::member_joined(&app.pool, guild, member.user_id, member.joined_at).await
+    {
+        tracing::error!(guild.id = %guild, user.id = %member.user_id, error = %error, "restoring paid roles failed");
     }
 }
 

@@ -1,8 +1,9 @@
-//! The HTTP side server: health, readiness and metrics now; Stripe webhooks and the
-//! check-in endpoint later. [`router`] builds it without binding so tests can drive it;
+//! The HTTP side server: health, readiness, metrics and Stripe webhooks; the check-in
+//! endpoint later. [`router`] builds it without binding so tests can drive it;
 //! [`serve`] binds and shuts down gracefully.
 
 mod health;
+mod stripe;
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -27,6 +28,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/webhooks/stripe", post(stripe::webhook))
         .layer(middleware::from_fn(record_request))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TimeoutLayer::with_status_code(

@@ -24,7 +24,7 @@ pub fn alert_text(job: &Job, kind: FailureKind) -> Option<String> {
             FailureKind::UnknownRole,
         ) => {
             format!(
-                "Role {} no longer exists; update /setup.",
+                "Role {} no longer exists; update /setup (or `/tier edit` if a paid tier gives it).",
                 role_id.mention()
             )
         }

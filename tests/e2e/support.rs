@@ -56,6 +56,8 @@ pub fn config(database_url: &str, discord: &FakeDiscord, data_dir: PathBuf) -> C
 pub fn secrets(discord: &FakeDiscord) -> Secrets {
     Secrets {
         discord_token: SecretString::from(discord.token().to_owned()),
+        stripe_secret_key: None,
+        stripe_webhook_secret: None,
     }
 }
 
@@ -99,9 +101,13 @@ impl World {
 
     /// [`World::start_daemon`] with a configuration the test adjusted.
     pub async fn start_daemon_with(&self, config: Config) -> Daemon {
-        let daemon = Daemon::start(config, secrets(&self.discord))
+        self.start_daemon_with_secrets(config, secrets(&self.discord))
             .await
-            .expect("daemon starts");
+    }
+
+    /// [`World::start_daemon_with`] with other secrets (Stripe's, say).
+    pub async fn start_daemon_with_secrets(&self, config: Config, secrets: Secrets) -> Daemon {
+        let daemon = Daemon::start(config, secrets).await.expect("daemon starts");
         assert!(
             self.discord.wait_until_connected(WAIT).await,
             "daemon never connected to the fake gateway"
@@ -171,4 +177,51 @@ pub async fn migrated_database() -> String {
     let options: sqlx::postgres::PgConnectOptions = url.parse().expect("database url");
     guildops::db::migrate(&options).await.expect("migrate");
     url
+}
+
+/// The daemon's secrets with Stripe configured (the fake's key and the test secret).
+pub fn stripe_secrets(discord: &FakeDiscord) -> Secrets {
+    Secrets {
+        stripe_secret_key: Some(SecretString::from(
+            guildops_harness::stripe::SECRET_KEY.to_owned(),
+        )),
+        stripe_webhook_secret: Some(SecretString::from(
+            guildops_harness::stripe::WEBHOOK_SECRET.to_owned(),
+        )),
+        ..secrets(discord)
+    }
+}
+
+/// POSTs a webhook body with the given `Stripe-Signature` (none when `None`).
+pub async fn post_webhook(
+    client: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    body: &str,
+    signature: Option<&str>,
+) -> (u16, String) {
+    let mut request = client
+        .post(format!("http://{addr}/webhooks/stripe"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(sig) = signature {
+        request = request.header("stripe-signature", sig);
+    }
+    let response = request.send().await.expect("webhook request");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// Signs `event` with the test secret now and POSTs it.
+pub async fn deliver(
+    client: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    event: &serde_json::Value,
+) -> (u16, String) {
+    let body = event.to_string();
+    let sig = guildops_harness::stripe::sign(
+        &body,
+        guildops_harness::stripe::WEBHOOK_SECRET,
+        guildops_harness::stripe::now(),
+    );
+    post_webhook(client, addr, &body, Some(&sig)).await
 }

@@ -78,7 +78,38 @@ async fn seed(app: &PgPool, admin: &PgPool, guild_id: u64, name: &str) -> Uuid {
         .execute(admin)
         .await
         .expect("alert slot");
+    seed_membership(admin, community.id, guild_id).await;
     community.id
+}
+
+/// A row in each paid-tier table (the webhook and commands write them; seeded directly).
+async fn seed_membership(admin: &PgPool, community: Uuid, n: u64) {
+    let tier = Uuid::now_v7();
+    let n = n as i64;
+    let statements = [
+        "insert into tiers (id, community_id, name, discord_role_id, stripe_price_id, unit_amount,
+                            currency, billing_interval)
+         values ($2, $1, 'Gold', $3, 'price_' || $3, 500, 'eur', 'month')",
+        "insert into membership_policies (community_id) values ($1)",
+        "insert into subscriptions (stripe_subscription_id, community_id, discord_user_id, status)
+         values ('sub_' || $3, $1, $3, 'active')",
+        "insert into grants (id, community_id, tier_id, discord_user_id, granted_by)
+         values (gen_random_uuid(), $1, $2, $3, $3)",
+        "insert into payments (stripe_invoice_id, community_id, amount, currency, status)
+         values ('in_' || $3, $1, 500, 'eur', 'paid')",
+        "insert into stripe_events (id, community_id, event_type, event_created_at, outcome, payload)
+         values ('evt_' || $3, $1, 'invoice.paid', now(), 'applied', '{}')",
+        "insert into paid_roles (community_id, discord_user_id, discord_role_id) values ($1, $3, $3)",
+    ];
+    for sql in statements {
+        sqlx::query(sql)
+            .bind(community)
+            .bind(tier)
+            .bind(n)
+            .execute(admin)
+            .await
+            .unwrap_or_else(|e| panic!("seeding {sql}: {e}"));
+    }
 }
 
 async fn count(admin: &PgPool, table: &str, key: &str, community: Uuid) -> i64 {

@@ -10,6 +10,7 @@
 //! - `gateway.rs`: WebSocket sessions (HELLO/IDENTIFY/RESUME/heartbeats, dispatch log);
 //! - `scenario.rs`: interactions driven by a test ([`Command`], [`InteractionHandle`]);
 //! - `faults.rs`: injected failures and 429s;
+//! - `stripe.rs`: a fake Stripe API ([`FakeStripe`]) and signed webhook events;
 //! - `tests.rs`: contract tests feeding every payload to serenity's models.
 //!
 //! `tests/serenity_client.rs` and `tests/poise_client.rs` run real serenity and poise
@@ -48,6 +49,7 @@ pub mod openapi;
 mod payloads;
 mod rest;
 mod scenario;
+pub mod stripe;
 pub mod world;
 
 #[cfg(test)]
@@ -64,6 +66,7 @@ use tokio::sync::watch;
 pub use faults::Fault;
 pub use gateway::GatewayStats;
 pub use scenario::{Command, InteractionHandle, Reply, ReplySource};
+pub use stripe::FakeStripe;
 pub use world::perm;
 
 use world::{ChannelRec, GuildRec, MemberRec, RoleRec, World, channel_type, now_timestamp};
@@ -477,6 +480,24 @@ impl FakeDiscord {
                 .insert(id, r);
             st.gateway.emit("GUILD_ROLE_CREATE", payload);
             id
+        })
+    }
+
+    /// Delete a role (an admin did, in Discord): members lose it, GUILD_ROLE_DELETE is
+    /// sent, and REST calls naming it fail with Unknown Role (10011).
+    pub fn delete_role(&self, guild: u64, role: u64) {
+        self.mutate(|st| {
+            let g = st
+                .world
+                .guilds
+                .get_mut(&guild)
+                .unwrap_or_else(|| panic!("delete_role: unknown guild {guild}"));
+            g.roles.remove(&role);
+            for m in g.members.values_mut() {
+                m.roles.retain(|r| *r != role);
+            }
+            let payload = json!({"guild_id": guild.to_string(), "role_id": role.to_string()});
+            st.gateway.emit("GUILD_ROLE_DELETE", payload);
         })
     }
 
