@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod automod;
 pub mod cli;
 #[path = "../commands/mod.rs"]
 pub mod commands;
