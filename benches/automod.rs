@@ -127,6 +127,23 @@ fn main() {
         s.per_sec / full.per_sec
     );
 
+    for kind in ["phrases", "regex", "links"] {
+        let only: Vec<RuleSpec> = rules
+            .iter()
+            .filter(|r| r.trigger.kind() == kind)
+            .cloned()
+            .collect();
+        let (only_set, _) = compile(&only);
+        let f = run(&only_set, &corpus, &windows, 3);
+        println!(
+            "{kind} rules alone ({}): {:.0} msg/s, p50 {:.2} us, p99 {:.2} us",
+            only.len(),
+            f.per_sec,
+            us(f.p50),
+            us(f.p99)
+        );
+    }
+
     baseline(&rules, &corpus, full.per_sec);
 }
 
