@@ -80,6 +80,10 @@ pub struct RuleSet {
     blocked_set: DomainSet,
     allow_rules: Vec<(usize, DomainSet)>,
     has_links: bool,
+    /// Rules judged on the message's metadata and history, and invite rules: only
+    /// these are visited one by one, so text rules cost nothing per rule.
+    metadata_rules: Vec<usize>,
+    invite_rules: Vec<usize>,
     keep_ms: u64,
 }
 
@@ -164,8 +168,11 @@ impl RuleSet {
                     }
                 }
             }
-            Trigger::Invites { .. } => self.has_links = true,
-            _ => {}
+            Trigger::Invites { .. } => {
+                self.has_links = true;
+                self.invite_rules.push(index);
+            }
+            _ => self.metadata_rules.push(index),
         }
         Ok(())
     }
@@ -203,18 +210,33 @@ impl RuleSet {
     }
 
     fn match_text(&self, message: &Message<'_>, scratch: &mut Scratch, hits: &mut Vec<Hit>) {
-        for level in Normalization::ALL {
-            let matchers = &self.views[level.index()];
-            let needs_standard = level == Normalization::Standard && self.has_links;
-            if matchers.phrases.is_none() && matchers.regexes.is_none() && !needs_standard {
-                continue;
-            }
-            let view = &mut scratch.views[level.index()];
-            normalize::view_into(level, message.content, &mut scratch.buffer, view);
-            matchers.match_view(view, hits);
+        let [none, standard, strict] = &mut scratch.views;
+        let [m_none, m_standard, m_strict] = &self.views;
+        if m_none.is_used() {
+            normalize::view_into(
+                Normalization::None,
+                message.content,
+                &mut scratch.buffer,
+                none,
+            );
+            m_none.match_view(none, hits);
+        }
+        if m_standard.is_used() || m_strict.is_used() || self.has_links {
+            // The strict view starts from the standard one: compute that once.
+            normalize::view_into(
+                Normalization::Standard,
+                message.content,
+                &mut scratch.buffer,
+                standard,
+            );
+            m_standard.match_view(standard, hits);
+        }
+        if m_strict.is_used() {
+            normalize::strict_into(&standard.text, strict);
+            m_strict.match_view(strict, hits);
         }
         if self.has_links {
-            self.match_links(&scratch.views[Normalization::Standard.index()].text, hits);
+            self.match_links(&standard.text, hits);
         }
     }
 
@@ -237,7 +259,8 @@ impl RuleSet {
                 }
             }
             if let Some(code) = links::invite_code(&link) {
-                for (rule, r) in self.rules.iter().enumerate() {
+                for &rule in &self.invite_rules {
+                    let r = &self.rules[rule];
                     if let Trigger::Invites { allowed_codes } = &r.spec.trigger
                         && !allowed_codes.iter().any(|c| c.eq_ignore_ascii_case(code))
                     {
@@ -253,7 +276,8 @@ impl RuleSet {
 
     fn match_metadata(&self, m: &Message<'_>, windows: &Windows, hits: &mut Vec<Hit>) {
         let mut recorded = None;
-        for (rule, r) in self.rules.iter().enumerate() {
+        for &rule in &self.metadata_rules {
+            let r = &self.rules[rule];
             if !in_scope(&r.spec, m) {
                 continue;
             }
@@ -387,6 +411,10 @@ fn window_ms(spec: &RuleSpec) -> u64 {
 }
 
 impl ViewMatchers {
+    fn is_used(&self) -> bool {
+        self.phrases.is_some() || self.regexes.is_some()
+    }
+
     fn match_view(&self, view: &View, hits: &mut Vec<Hit>) {
         if let Some((ac, targets)) = &self.phrases {
             for m in ac.find_overlapping_iter(view.text.as_str()) {

@@ -71,6 +71,12 @@ impl View {
     }
 }
 
+/// Writes the strict view from an already computed standard view.
+pub fn strict_into(standard: &str, out: &mut View) {
+    out.clear();
+    strict_from_standard(standard, out);
+}
+
 /// Writes the view `level` of `input` into `out` (cleared first). `scratch` is a buffer
 /// the strict view uses for its intermediate text.
 pub fn view_into(level: Normalization, input: &str, scratch: &mut String, out: &mut View) {
@@ -186,9 +192,11 @@ fn is_word(c: char) -> bool {
 fn strict_from_standard(standard: &str, out: &mut View) {
     let mut pending_single: Vec<char> = Vec::new();
     let mut token = String::new();
+    // One buffer for every token's characters, not one allocation per token.
+    let mut chars: Vec<char> = Vec::new();
     let mut first = true;
     for raw in standard.split_whitespace() {
-        strict_token(raw, &mut token);
+        strict_token(raw, &mut chars, &mut token);
         if token.chars().count() == 1 && token.chars().all(is_word) {
             // Letters spelled out one by one ("f r e e") are joined below.
             pending_single.extend(token.chars());
@@ -216,22 +224,20 @@ fn flush_singles(singles: &mut Vec<char>, out: &mut View, first: &mut bool) {
 }
 
 /// Leetspeak and in-word separators: "fr.3.3" → "free".
-fn strict_token(raw: &str, token: &mut String) {
+fn strict_token(raw: &str, chars: &mut Vec<char>, token: &mut String) {
     token.clear();
-    let has_letter = raw.chars().any(char::is_alphabetic);
-    let mut chars: Vec<char> = raw.chars().collect();
-    if has_letter {
-        fold_leet(&mut chars);
+    chars.clear();
+    chars.extend(raw.chars());
+    if chars.iter().any(|c| c.is_alphabetic()) {
+        fold_leet(chars);
     }
+    let first_word = chars.iter().position(|&c| is_word(c));
+    let last_word = chars.iter().rposition(|&c| is_word(c));
     for (i, &c) in chars.iter().enumerate() {
-        if is_word(c) {
-            token.push(c);
-            continue;
-        }
-        let before = chars[..i].iter().any(|&p| is_word(p));
-        let after = chars[i + 1..].iter().any(|&n| is_word(n));
-        if !(before && after) {
-            // Leading and trailing punctuation is a word boundary, not a separator.
+        let inside = first_word.is_some_and(|f| f < i) && last_word.is_some_and(|l| i < l);
+        // Between letters a symbol is a separator; leading and trailing punctuation is
+        // a word boundary and stays.
+        if is_word(c) || !inside {
             token.push(c);
         }
     }
