@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use guildops::automod::engine::{Message, RuleSet};
 use guildops::automod::normalize::Normalization;
-use guildops::automod::rules::{Action, LinkMode, PhraseMode, RuleSpec, Scope, Trigger};
+use guildops::automod::rules::{LinkMode, PhraseMode, RuleSpec, Trigger};
 use guildops::automod::windows::Windows;
 use serenity::all::ChannelId;
 use uuid::Uuid;
@@ -353,8 +353,8 @@ fn generated_rules(corpus: &[String], domains: &str) -> Vec<RuleSpec> {
         } else {
             words[next(words.len())].clone()
         };
-        rules.push(spec(
-            &format!("phrase-{i}"),
+        rules.push(RuleSpec::new(
+            format!("phrase-{i}"),
             Trigger::Phrases {
                 phrases: vec![phrase],
                 mode: if i % 7 == 0 {
@@ -374,15 +374,15 @@ fn generated_rules(corpus: &[String], domains: &str) -> Vec<RuleSpec> {
             2 => format!(r"(?:call|text)\s+{w}"),
             _ => format!(r"\d{{3,}}\s*{w}"),
         };
-        rules.push(spec(
-            &format!("regex-{i}"),
+        rules.push(RuleSpec::new(
+            format!("regex-{i}"),
             Trigger::Regex {
                 patterns: vec![pattern],
                 normalize: Normalization::Standard,
             },
         ));
     }
-    rules.push(spec(
+    rules.push(RuleSpec::new(
         "scam-domains",
         Trigger::Links {
             domains: domains.lines().take(1000).map(str::to_owned).collect(),
@@ -401,18 +401,6 @@ fn small_rules(rules: &[RuleSpec]) -> Vec<RuleSpec> {
     let regexes = rules.iter().filter(|r| r.trigger.kind() == "regex").take(4);
     let links = rules.iter().filter(|r| r.trigger.kind() == "links").take(1);
     phrases.chain(regexes).chain(links).cloned().collect()
-}
-
-fn spec(name: &str, trigger: Trigger) -> RuleSpec {
-    RuleSpec {
-        name: name.into(),
-        enabled: true,
-        dry_run: false,
-        trigger,
-        actions: vec![Action::Delete],
-        scope: Scope::default(),
-        escalation: None,
-    }
 }
 
 /// A spammer's disguise: some Latin letters swapped for Cyrillic and fullwidth ones.

@@ -275,7 +275,7 @@ impl RuleSet {
     }
 
     fn match_metadata(&self, m: &Message<'_>, windows: &Windows, hits: &mut Vec<Hit>) {
-        let mut recorded = None;
+        let mut recorded = false;
         for &rule in &self.metadata_rules {
             let r = &self.rules[rule];
             if !in_scope(&r.spec, m) {
@@ -342,7 +342,7 @@ impl RuleSet {
 /// Records the message in the windows once per evaluation; later rules with another
 /// window recount without recording again.
 fn record_once(
-    recorded: &mut Option<()>,
+    recorded: &mut bool,
     windows: &Windows,
     m: &Message<'_>,
     keep_ms: u64,
@@ -355,8 +355,8 @@ fn record_once(
         mentions: m.mentions,
     };
     let window = u64::from(within_secs) * 1000;
-    if recorded.is_none() {
-        *recorded = Some(());
+    if !*recorded {
+        *recorded = true;
         windows.record(m.author, recent, window, keep_ms)
     } else {
         windows.counts(m.author, &recent, window)

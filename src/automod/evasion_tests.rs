@@ -6,22 +6,11 @@ use uuid::Uuid;
 
 use super::engine::{Message, RuleSet};
 use super::normalize::Normalization;
-use super::rules::{Action, LinkMode, PhraseMode, RuleSpec, Scope, Trigger};
+use super::rules::{LinkMode, PhraseMode, RuleSpec, Scope, Trigger};
 use super::windows::Windows;
 
 fn rule(name: &str, trigger: Trigger) -> (Uuid, RuleSpec) {
-    (
-        Uuid::new_v4(),
-        RuleSpec {
-            name: name.into(),
-            enabled: true,
-            dry_run: false,
-            trigger,
-            actions: vec![Action::Delete],
-            scope: Scope::default(),
-            escalation: None,
-        },
-    )
+    (Uuid::new_v4(), RuleSpec::new(name, trigger))
 }
 
 fn phrases(list: &[&str], mode: PhraseMode) -> Trigger {

@@ -42,6 +42,21 @@ fn yes() -> bool {
     true
 }
 
+impl RuleSpec {
+    /// An enabled rule that deletes what it catches, everywhere, with no escalation.
+    pub fn new(name: impl Into<String>, trigger: Trigger) -> RuleSpec {
+        RuleSpec {
+            name: name.into(),
+            enabled: true,
+            dry_run: false,
+            trigger,
+            actions: vec![Action::Delete],
+            scope: Scope::default(),
+            escalation: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
