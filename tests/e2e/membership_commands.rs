@@ -95,19 +95,25 @@ async fn tier_commands_sell_explain_and_repair_drift() {
     };
     world.wait_for(|| async { has_gold(&world) }).await;
 
+    let recorded_roles = || async {
+        sqlx::query_scalar::<_, Vec<i64>>(
+            "select roles from community_members where discord_user_id = $1",
+        )
+        .bind(member as i64)
+        .fetch_one(&world.pool)
+        .await
+        .unwrap_or_default()
+    };
+    // The grant's own GUILD_MEMBER_UPDATE must be recorded first, or it could land
+    // after the removal below and make the roles look in step again.
+    world
+        .wait_for(|| async { recorded_roles().await.contains(&(gold as i64)) })
+        .await;
+
     // A moderator takes the role away by hand; drift repair puts it back.
     world.discord.set_member_roles(g.id, member, &[]);
     world
-        .wait_for(|| async {
-            let roles: Vec<i64> = sqlx::query_scalar(
-                "select roles from community_members where discord_user_id = $1",
-            )
-            .bind(member as i64)
-            .fetch_one(&world.pool)
-            .await
-            .unwrap_or_default();
-            roles.is_empty()
-        })
+        .wait_for(|| async { recorded_roles().await.is_empty() })
         .await;
     let fixed = run(&world, owner, Command::new("tier").sub("resync")).await;
     assert!(fixed.contains("Fixed 1 member(s)"), "{fixed}");
