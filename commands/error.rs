@@ -36,6 +36,16 @@ impl From<crate::membership::Error> for CommandError {
     }
 }
 
+impl From<crate::automod::Error> for CommandError {
+    fn from(e: crate::automod::Error) -> Self {
+        if e.is_user_error() {
+            CommandError::User(e.to_string())
+        } else {
+            CommandError::Internal(e.into())
+        }
+    }
+}
+
 impl From<crate::audit::Error> for CommandError {
     fn from(e: crate::audit::Error) -> Self {
         CommandError::Internal(e.into())
@@ -155,14 +165,30 @@ fn internal(
     command: &str,
     error: &anyhow::Error,
 ) -> String {
+    report_internal(
+        &format!("/{command}"),
+        ctx.guild_id().map(|g| g.get()),
+        ctx.author().id.get(),
+        error,
+    )
+}
+
+/// The one place an internal failure of an interaction (a command or a button) is
+/// logged: with an error id, which the apology shows the person.
+pub fn report_internal(
+    interaction: &str,
+    guild: Option<u64>,
+    user: u64,
+    error: &anyhow::Error,
+) -> String {
     let error_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     tracing::error!(
         error.id = %error_id,
-        command = %command,
-        guild.id = ctx.guild_id().map(|g| g.get()),
-        user.id = ctx.author().id.get(),
+        interaction = %interaction,
+        guild.id = guild,
+        user.id = user,
         error = ?error,
-        "command failed"
+        "interaction failed"
     );
     format!(
         "Sorry, something went wrong on my side. If it keeps happening, give the server's admins this error id: `{error_id}`."

@@ -4,6 +4,9 @@
 
 mod about;
 mod audit;
+mod automod;
+mod checks;
+pub mod components;
 pub mod error;
 mod membership;
 mod ops;
@@ -25,6 +28,7 @@ pub fn all() -> Vec<Command> {
         setup::setup(),
         ops::ops(),
         audit::audit(),
+        automod::automod(),
         tier::tier(),
         shop::tiers(),
         shop::subscribe(),

@@ -16,7 +16,7 @@ use super::{CommandError, Context};
     guild_only,
     default_member_permissions = "MANAGE_GUILD",
     required_permissions = "MANAGE_GUILD",
-    subcommands("channels", "moderators", "welcome", "autorole", "show"),
+    subcommands("channels", "moderators", "welcome", "autorole", "quarantine", "show"),
     subcommand_required
 )]
 pub async fn setup(_: Context<'_>) -> Result<(), CommandError> {
@@ -86,6 +86,19 @@ async fn autorole(
             remove_auto_role: Some(role),
             ..Default::default()
         },
+    };
+    apply(ctx, change).await
+}
+
+/// Set the quarantine role (it should hide the server's channels; automod and moderators give it)
+#[poise::command(slash_command, guild_only)]
+async fn quarantine(
+    ctx: Context<'_>,
+    #[description = "The role that hides the server (must be below my role)"] role: RoleId,
+) -> Result<(), CommandError> {
+    let change = SettingsChange {
+        quarantine_role: Some(role),
+        ..Default::default()
     };
     apply(ctx, change).await
 }
@@ -170,6 +183,12 @@ fn render(s: &Settings) -> String {
     let _ = writeln!(out, "Welcome channel: {}", channel(s.welcome_channel));
     let _ = writeln!(out, "Welcome message: {}", text(&s.welcome_message));
     let _ = writeln!(out, "Farewell message: {}", text(&s.farewell_message));
-    let _ = write!(out, "Auto-roles: {}", roles(&s.auto_roles));
+    let _ = writeln!(out, "Auto-roles: {}", roles(&s.auto_roles));
+    let quarantine = s.quarantine_role.map(|r| r.mention().to_string());
+    let _ = write!(
+        out,
+        "Quarantine role: {}",
+        quarantine.as_deref().unwrap_or("not set")
+    );
     out
 }

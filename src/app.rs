@@ -18,6 +18,8 @@ pub struct App {
     pub status: Arc<Status>,
     /// The Stripe account; `None` when no secret key is configured (payments off).
     pub stripe: Option<Arc<Stripe>>,
+    /// Each guild's compiled automod rules.
+    pub automod: Arc<crate::automod::Registry>,
 }
 
 /// What `/readyz` and `/about` report.
@@ -57,6 +59,7 @@ impl App {
             config: Arc::new(config),
             status: Arc::new(Status::new()),
             stripe: None,
+            automod: Arc::default(),
         }
     }
 

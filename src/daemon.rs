@@ -159,6 +159,11 @@ async fn run(
     let grace = Duration::from_secs(app.config.daemon.shutdown_grace_secs);
     let http_task = tokio::spawn(crate::http::serve(listener, app.clone(), stop.clone()));
     let jobs_task = tokio::spawn(jobs::run(workers, stop.clone()));
+    let automod_task = tokio::spawn(crate::automod::follow_changes(
+        app.pool.clone(),
+        app.automod.clone(),
+        stop.clone(),
+    ));
     let shards = client.shard_manager.clone();
     let outcome = tokio::select! {
         result = client.start() => match result {
@@ -180,6 +185,7 @@ async fn run(
     if tokio::time::timeout(grace, jobs_task).await.is_err() {
         tracing::warn!("job workers did not stop in time; their leases will expire");
     }
+    let _ = automod_task.await;
     database.close().await?;
     tracing::info!("stopped");
     outcome
@@ -255,7 +261,7 @@ fn framework(app: App) -> poise::Framework<App, CommandError> {
         post_command: |ctx| Box::pin(record_success(ctx)),
         event_handler: |ctx, event| {
             Box::pin(async move {
-                discord::events::handle(ctx.user_data, event).await;
+                discord::events::handle(ctx.serenity_context, ctx.user_data, event).await;
                 Ok(())
             })
         },

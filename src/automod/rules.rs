@@ -357,6 +357,51 @@ fn validate_actions(actions: &[Action]) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// The per-community ceilings, over all rules together.
+pub fn check_community_limits(specs: &[RuleSpec]) -> Result<(), Invalid> {
+    if specs.len() > MAX_RULES {
+        return invalid(format!(
+            "{} rules is more than the limit of {MAX_RULES} per server",
+            specs.len()
+        ));
+    }
+    let (mut phrases, mut regexes, mut domains) = (0, 0, 0);
+    for spec in specs {
+        match &spec.trigger {
+            Trigger::Phrases { phrases: p, .. } => phrases += p.len(),
+            Trigger::Regex { patterns, .. } => regexes += patterns.len(),
+            Trigger::Links { domains: d, .. } => domains += d.len(),
+            _ => {}
+        }
+    }
+    for (count, max, what) in [
+        (phrases, MAX_PHRASES, "phrases"),
+        (regexes, MAX_REGEXES, "regexes"),
+        (domains, MAX_DOMAINS, "domains"),
+    ] {
+        if count > max {
+            return invalid(format!(
+                "all rules together would hold {count} {what}, more than the limit of {max} per server"
+            ));
+        }
+    }
+    let mut names: Vec<String> = specs.iter().map(|s| s.name.to_lowercase()).collect();
+    names.sort();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return invalid(format!("two rules are called `{}`", w[0]));
+    }
+    Ok(())
+}
+
+/// The normalisation a text trigger matches in (links always use the standard view).
+pub fn view_of(trigger: &Trigger) -> Option<Normalization> {
+    match trigger {
+        Trigger::Phrases { normalize, .. } | Trigger::Regex { normalize, .. } => Some(*normalize),
+        Trigger::Links { .. } | Trigger::Invites { .. } => Some(Normalization::Standard),
+        _ => None,
+    }
+}
+
 /// "30s", "10m", "2h", "7d", "1w" (or a plain number of seconds).
 pub fn parse_duration(text: &str) -> Result<u64, Invalid> {
     let text = text.trim();

@@ -26,7 +26,8 @@ macro_rules! community_columns {
 macro_rules! settings_columns {
     () => {
         "admin_channel_id, mod_log_channel_id, moderator_role_ids, \
-         welcome_channel_id, welcome_message, farewell_message, auto_role_ids"
+         welcome_channel_id, welcome_message, farewell_message, auto_role_ids, \
+         quarantine_role_id"
     };
 }
 
@@ -286,6 +287,9 @@ fn settings_from_row(row: &PgRow) -> Result<Settings, sqlx::Error> {
         welcome_message: row.try_get("welcome_message")?,
         farewell_message: row.try_get("farewell_message")?,
         auto_roles: roles("auto_role_ids")?,
+        quarantine_role: row
+            .try_get::<Option<i64>, _>("quarantine_role_id")?
+            .map(|id| RoleId::new(unsf(id))),
     })
 }
 
@@ -327,7 +331,8 @@ pub async fn save_settings(
         "update community_settings
             set admin_channel_id = $2, mod_log_channel_id = $3, moderator_role_ids = $4,
                 welcome_channel_id = $5, welcome_message = $6, farewell_message = $7,
-                auto_role_ids = $8, updated_by_discord_id = $9, updated_at = now()
+                auto_role_ids = $8, updated_by_discord_id = $9, updated_at = now(),
+                quarantine_role_id = $10
           where community_id = $1",
     )
     .bind(community_id)
@@ -339,6 +344,7 @@ pub async fn save_settings(
     .bind(&s.farewell_message)
     .bind(ids(&s.auto_roles))
     .bind(sf(actor.get()))
+    .bind(s.quarantine_role.map(|r| sf(r.get())))
     .execute(conn)
     .await?;
     Ok(())

@@ -62,6 +62,8 @@ pub struct Settings {
     pub welcome_message: Option<String>,
     pub farewell_message: Option<String>,
     pub auto_roles: Vec<RoleId>,
+    /// The role that hides the server (automod's and moderators' quarantine).
+    pub quarantine_role: Option<RoleId>,
 }
 
 /// One `/setup` change; `None` fields are left as they are.
@@ -76,6 +78,7 @@ pub struct SettingsChange {
     pub farewell_message: Option<String>,
     pub add_auto_role: Option<RoleId>,
     pub remove_auto_role: Option<RoleId>,
+    pub quarantine_role: Option<RoleId>,
 }
 
 /// Discord's own cap on a message; a welcome text longer than this could never be sent.
@@ -250,6 +253,24 @@ pub async fn settings(pool: &PgPool, guild_id: GuildId) -> Result<(Community, Se
     Ok((community, settings))
 }
 
+impl Settings {
+    /// Moderators: members who can manage the server, or hold a moderator role from
+    /// `/setup moderators`.
+    pub fn is_moderator(&self, roles: &[RoleId], permissions: serenity::all::Permissions) -> bool {
+        permissions.administrator()
+            || permissions.manage_guild()
+            || roles.iter().any(|r| self.moderator_roles.contains(r))
+    }
+}
+
+/// The settings, read in the caller's transaction scoped to `community_id`.
+pub async fn settings_in(
+    conn: &mut sqlx::PgConnection,
+    community_id: Uuid,
+) -> Result<Settings, sqlx::Error> {
+    db::settings(conn, community_id).await
+}
+
 /// Applies one `/setup` change made by `actor` and returns the resulting settings.
 /// The audit entry (before and after) commits with the change. `correlation_id`
 /// names the request, e.g. `interaction:<id>`.
@@ -293,6 +314,7 @@ pub fn settings_json(s: &Settings) -> serde_json::Value {
         "welcome_message": s.welcome_message,
         "farewell_message": s.farewell_message,
         "auto_roles": roles(&s.auto_roles),
+        "quarantine_role": s.quarantine_role.map(|r| r.to_string()),
     })
 }
 
@@ -305,7 +327,8 @@ fn check_change(change: &SettingsChange) -> Result<(), Error> {
         && change.welcome_message.is_none()
         && change.farewell_message.is_none()
         && change.add_auto_role.is_none()
-        && change.remove_auto_role.is_none();
+        && change.remove_auto_role.is_none()
+        && change.quarantine_role.is_none();
     if empty {
         return Err(Error::NothingToChange);
     }
@@ -353,6 +376,9 @@ pub fn apply_change(settings: &mut Settings, change: SettingsChange) {
     }
     if let Some(role) = change.remove_auto_role {
         settings.auto_roles.retain(|r| *r != role);
+    }
+    if let Some(role) = change.quarantine_role {
+        settings.quarantine_role = Some(role);
     }
 }
 

@@ -24,6 +24,7 @@ pub enum FailureKind {
     UnknownMember,
     UnknownRole,
     UnknownChannel,
+    UnknownMessage,
     DmsClosed,
     Rejected,
 }
@@ -36,6 +37,7 @@ impl FailureKind {
             FailureKind::UnknownMember => "unknown_member",
             FailureKind::UnknownRole => "unknown_role",
             FailureKind::UnknownChannel => "unknown_channel",
+            FailureKind::UnknownMessage => "unknown_message",
             FailureKind::DmsClosed => "dms_closed",
             FailureKind::Rejected => "rejected",
         }
@@ -49,6 +51,7 @@ impl FailureKind {
             10007 | 10013 => FailureKind::UnknownMember,
             10011 => FailureKind::UnknownRole,
             10003 => FailureKind::UnknownChannel,
+            10008 => FailureKind::UnknownMessage,
             50007 => FailureKind::DmsClosed,
             _ if status == 403 => FailureKind::MissingPermissions,
             _ => FailureKind::Rejected,
@@ -132,10 +135,45 @@ impl Executor {
                 channel_id,
                 title,
                 description,
+                buttons,
             } => {
                 let embed = json!({"title": title, "description": description});
-                self.post_message(channel_id.get(), json!({"embeds": [embed]}))
+                let mut body = json!({"embeds": [embed]});
+                if !buttons.is_empty() {
+                    body["components"] = action_row(buttons);
+                }
+                self.post_message(channel_id.get(), body).await
+            }
+            Job::DeleteMessage {
+                channel_id,
+                message_id,
+                reason,
+            } => {
+                let path = format!("/channels/{channel_id}/messages/{message_id}");
+                let bucket = format!("message_delete:{channel_id}");
+                match self
+                    .send(Method::DELETE, &path, &bucket, None, Some(reason))
                     .await
+                {
+                    Err(EffectError::Permanent {
+                        kind: FailureKind::UnknownMessage,
+                        ..
+                    }) => Ok(()),
+                    other => other.map(drop),
+                }
+            }
+            Job::TimeoutMember {
+                guild_id,
+                user_id,
+                until,
+                reason,
+            } => {
+                let path = format!("/guilds/{guild_id}/members/{user_id}");
+                let bucket = format!("member:{guild_id}");
+                let body = json!({"communication_disabled_until": until.to_rfc3339()});
+                self.send(Method::PATCH, &path, &bucket, Some(body), Some(reason))
+                    .await
+                    .map(drop)
             }
             Job::SendDm { user_id, content } => self.send_dm(user_id.get(), content).await,
             // `crate::jobs` runs these through their handlers; one that reaches the
@@ -263,6 +301,15 @@ enum Outcome {
     Done(Value),
     RateLimited,
     Failed(EffectError),
+}
+
+/// One row of secondary buttons.
+fn action_row(buttons: &[crate::outbox::Button]) -> Value {
+    let buttons: Vec<Value> = buttons
+        .iter()
+        .map(|b| json!({"type": 2, "style": 2, "label": b.label, "custom_id": b.custom_id}))
+        .collect();
+    json!([{"type": 1, "components": buttons}])
 }
 
 /// The body's float `retry_after` (more precise than the header's whole seconds).

@@ -1,13 +1,14 @@
 //! Gateway events → domain calls. Each handler translates serenity's model into the
 //! domain's types and calls one domain function; failures are logged once, here.
 
-use serenity::all::{ConnectionStage, FullEvent, Guild, Member};
+use serenity::all::{ConnectionStage, FullEvent, Guild, Interaction, Member, Message};
 
 use crate::app::App;
+use crate::automod;
 use crate::community::{self, GuildSnapshot, MemberSnapshot};
 use crate::membership;
 
-pub async fn handle(app: &App, event: &FullEvent) {
+pub async fn handle(ctx: &serenity::all::Context, app: &App, event: &FullEvent) {
     metrics::counter!("guildops_gateway_events_total", "type" => event.snake_case_name())
         .increment(1);
     let outcome = match event {
@@ -26,9 +27,21 @@ pub async fn handle(app: &App, event: &FullEvent) {
             Ok(())
         }
         FullEvent::GuildCreate { guild, .. } => {
-            community::provision(&app.pool, &guild_snapshot(guild))
-                .await
-                .map(|_| ())
+            let provisioned = community::provision(&app.pool, &guild_snapshot(guild)).await;
+            if provisioned.is_ok() {
+                load_automod(app, guild.id).await;
+            }
+            provisioned.map(|_| ())
+        }
+        FullEvent::Message { new_message } => {
+            check_message(app, new_message).await;
+            Ok(())
+        }
+        FullEvent::InteractionCreate {
+            interaction: Interaction::Component(component),
+        } => {
+            crate::commands::components::handle(ctx, app, component).await;
+            Ok(())
         }
         FullEvent::GuildDelete { incomplete, .. } if incomplete.unavailable => {
             // An outage on Discord's side, not a removal: the guild comes back by itself.
@@ -36,6 +49,7 @@ pub async fn handle(app: &App, event: &FullEvent) {
             Ok(())
         }
         FullEvent::GuildDelete { incomplete, .. } => {
+            app.automod.forget(incomplete.id);
             community::deactivate(&app.pool, incomplete.id)
                 .await
                 .map(|_| ())
@@ -59,6 +73,55 @@ pub async fn handle(app: &App, event: &FullEvent) {
     };
     if let Err(error) = outcome {
         tracing::error!(event = event.snake_case_name(), error = %error, "gateway event handling failed");
+    }
+}
+
+async fn load_automod(app: &App, guild: serenity::all::GuildId) {
+    if let Err(error) = automod::load(&app.pool, &app.automod, guild).await {
+        tracing::error!(guild.id = %guild, error = %error, "loading automod rules failed");
+    }
+}
+
+/// Every member message goes past automod; bots, webhooks and DMs do not.
+async fn check_message(app: &App, message: &Message) {
+    let Some(guild_id) = message.guild_id else {
+        return;
+    };
+    if message.author.bot || message.webhook_id.is_some() {
+        return;
+    }
+    let roles = message
+        .member
+        .as_ref()
+        .map(|m| m.roles.clone())
+        .unwrap_or_default();
+    let attachments: Vec<String> = message
+        .attachments
+        .iter()
+        .map(|a| a.filename.clone())
+        .collect();
+    let now = chrono::Utc::now();
+    let age =
+        |since: chrono::DateTime<chrono::Utc>| u64::try_from((now - since).num_seconds()).ok();
+    let mentions = message.mentions.len() + message.mention_roles.len();
+    let posted = automod::Posted {
+        guild_id,
+        channel_id: message.channel_id,
+        message_id: message.id,
+        author: message.author.id,
+        content: &message.content,
+        roles: &roles,
+        mentions: u32::try_from(mentions).unwrap_or(u32::MAX) + u32::from(message.mention_everyone),
+        attachments: &attachments,
+        account_age_secs: age(*message.author.id.created_at()),
+        member_age_secs: message
+            .member
+            .as_ref()
+            .and_then(|m| m.joined_at)
+            .and_then(|t| age(*t)),
+    };
+    if let Err(error) = automod::on_message(&app.pool, &app.automod, &posted).await {
+        tracing::error!(guild.id = %guild_id, user.id = %message.author.id, message.id = %message.id, error = %error, "automod verdict failed");
     }
 }
 

@@ -10,7 +10,9 @@ use crate::outbox::Job;
 /// The alert text, or `None` when nobody can act on this failure.
 pub fn alert_text(job: &Job, kind: FailureKind) -> Option<String> {
     let cause = match (job, kind) {
-        (_, FailureKind::UnknownMember | FailureKind::DmsClosed) => return None,
+        (_, FailureKind::UnknownMember | FailureKind::DmsClosed | FailureKind::UnknownMessage) => {
+            return None;
+        }
         (Job::AdminAlert { .. } | Job::Scheduled { .. }, _) => return None,
         (
             Job::AddRole { role_id, .. } | Job::RemoveRole { role_id, .. },
@@ -39,6 +41,14 @@ pub fn alert_text(job: &Job, kind: FailureKind) -> Option<String> {
             "I can't post in {}: I need View Channel and Send Messages there.",
             channel_id.mention()
         ),
+        (Job::DeleteMessage { channel_id, .. }, _) => format!(
+            "I can't delete messages in {}: I need Manage Messages there.",
+            channel_id.mention()
+        ),
+        (Job::TimeoutMember { .. }, FailureKind::MissingPermissions) => {
+            "I can't time members out: I need Moderate Members, and my role must be above theirs."
+                .to_owned()
+        }
         (_, kind) => format!("A {} job failed ({}).", job.kind(), kind.as_str()),
     };
     Some(format!(

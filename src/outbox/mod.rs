@@ -7,7 +7,7 @@ mod db;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serenity::all::{ChannelId, GuildId, RoleId, UserId};
+use serenity::all::{ChannelId, GuildId, MessageId, RoleId, UserId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -45,6 +45,22 @@ pub enum Job {
         channel_id: ChannelId,
         title: String,
         description: String,
+        /// Buttons under the entry (e.g. automod's "false positive").
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buttons: Vec<Button>,
+    },
+    /// Deleting a message that is already gone counts as done.
+    DeleteMessage {
+        channel_id: ChannelId,
+        message_id: MessageId,
+        reason: String,
+    },
+    /// Discord's timeout (communication disabled) until `until` (at most 28 days ahead).
+    TimeoutMember {
+        guild_id: GuildId,
+        user_id: UserId,
+        until: DateTime<Utc>,
+        reason: String,
     },
     /// A message to the community's admins about failed jobs. Its own kind so that a
     /// failing alert never raises another alert.
@@ -69,10 +85,20 @@ impl Job {
             Job::SendMessage { .. } => "send_message",
             Job::SendDm { .. } => "send_dm",
             Job::ModLog { .. } => "mod_log",
+            Job::DeleteMessage { .. } => "delete_message",
+            Job::TimeoutMember { .. } => "timeout_member",
             Job::AdminAlert { .. } => "admin_alert",
             Job::Scheduled { .. } => "scheduled",
         }
     }
+}
+
+/// A button on a posted message; its click arrives as a component interaction with
+/// `custom_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub custom_id: String,
+    pub label: String,
 }
 
 /// A job to enqueue: the effect, its owner, its idempotency key and when it is due.

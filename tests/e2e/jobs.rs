@@ -402,6 +402,7 @@ async fn dms_and_mod_log_entries_are_delivered_and_closed_dms_fail_quietly() {
             channel_id: ChannelId::new(g.mod_log_channel),
             title: "Case 1".into(),
             description: "a warning".into(),
+            buttons: Vec::new(),
         },
     ];
     let mut tx = world.pool.begin().await.expect("tx");

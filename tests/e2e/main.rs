@@ -4,6 +4,7 @@
 mod support;
 
 mod audit;
+mod automod;
 mod commands;
 mod fidelity;
 mod gateway;

@@ -100,6 +100,11 @@ async fn seed_membership(admin: &PgPool, community: Uuid, n: u64) {
         "insert into stripe_events (id, community_id, event_type, event_created_at, outcome, payload)
          values ('evt_' || $3, $1, 'invoice.paid', now(), 'applied', '{}')",
         "insert into paid_roles (community_id, discord_user_id, discord_role_id) values ($1, $3, $3)",
+        "insert into automod_rules (id, community_id, name, spec, created_by, updated_by)
+         values ($2, $1, 'rule', '{}', $3, $3)",
+        "insert into automod_hits (community_id, rule_id, rule_name, discord_user_id,
+                                   discord_channel_id, discord_message_id, actions, dry_run)
+         values ($1, $2, 'rule', $3, $3, $3, '\"log\"', false)",
     ];
     for sql in statements {
         sqlx::query(sql)

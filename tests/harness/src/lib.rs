@@ -203,6 +203,9 @@ pub(crate) struct State {
     pub interactions: BTreeMap<u64, scenario::InteractionRec>,
     /// DM channels the bot may not post in (Discord error 50007).
     pub dm_blocked: Vec<u64>,
+    /// Files users attached to slash commands, served at `/attachments/{id}/{name}`
+    /// (Discord's CDN) by id.
+    pub uploads: BTreeMap<u64, (String, Vec<u8>)>,
 }
 
 impl FakeDiscord {
@@ -236,12 +239,17 @@ impl FakeDiscord {
                     guild_commands: BTreeMap::new(),
                     interactions: BTreeMap::new(),
                     dm_blocked: Vec::new(),
+                    uploads: BTreeMap::new(),
                 }),
                 changed: watch::channel(0).0,
             }),
         };
         let app = axum::Router::new()
             .route("/gateway", axum::routing::get(gateway::ws_handler))
+            .route(
+                "/attachments/{id}/{name}",
+                axum::routing::get(scenario::serve_upload),
+            )
             .fallback(rest::handle)
             .with_state(fake.clone());
         tokio::spawn(async move {
@@ -671,6 +679,11 @@ impl FakeDiscord {
     /// Messages the bot posted in the channel with `POST /channels/{c}/messages`, oldest
     /// first (interaction responses are read through [`InteractionHandle`] instead).
     /// Deleted messages are gone.
+    /// Any message that still exists (a member's too), by id.
+    pub fn message(&self, id: u64) -> Option<Value> {
+        self.lock().world.messages.get(&id).cloned()
+    }
+
     pub fn channel_messages(&self, channel: u64) -> Vec<Value> {
         let st = self.lock();
         let bot = st.world.bot_user_id.to_string();

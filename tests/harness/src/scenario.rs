@@ -48,6 +48,8 @@ struct Opt {
     kind: u8,
     value: Value,
     target: Option<Target>,
+    /// An attachment option's file (name, bytes), uploaded when the command runs.
+    file: Option<(String, Vec<u8>)>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -84,8 +86,33 @@ impl Command {
             kind,
             value,
             target,
+            file: None,
         });
         self
+    }
+
+    /// An attachment option (type 11): the file is uploaded to the fake's CDN when the
+    /// command runs, and `resolved.attachments` describes it, as Discord does.
+    pub fn attachment(mut self, name: &str, filename: &str, data: &[u8]) -> Self {
+        self.options.push(Opt {
+            name: name.to_string(),
+            kind: 11,
+            value: Value::Null,
+            target: None,
+            file: Some((filename.to_string(), data.to_vec())),
+        });
+        self
+    }
+
+    /// Gives each attachment option an id and stores its file.
+    fn upload(&mut self, st: &mut State) {
+        for o in self.options.iter_mut() {
+            if let Some((filename, data)) = &o.file {
+                let id = st.world.next_id();
+                st.uploads.insert(id, (filename.clone(), data.clone()));
+                o.value = json!(id.to_string());
+            }
+        }
     }
 
     pub fn string(self, name: &str, v: &str) -> Self {
@@ -115,7 +142,7 @@ impl Command {
     }
 
     /// `data.options` (nested under type 2 / type 1 options) and `data.resolved`.
-    fn build(&self, st: &State, guild: u64) -> (Value, Value) {
+    fn build(&self, st: &State, guild: u64, cdn: &str) -> (Value, Value) {
         let w = &st.world;
         let mut resolved = json!({});
         let mut leaf = Vec::new();
@@ -145,7 +172,20 @@ impl Command {
                         resolved["roles"][id.to_string()] = payloads::role(r);
                     }
                 }
-                None => {}
+                None => {
+                    if let Some((filename, data)) = &o.file {
+                        let id = o.value.as_str().unwrap_or_default();
+                        let url = format!("{cdn}/attachments/{id}/{filename}");
+                        resolved["attachments"][id] = json!({
+                            "id": id,
+                            "filename": filename,
+                            "size": data.len(),
+                            "url": url,
+                            "proxy_url": url,
+                            "content_type": "application/octet-stream",
+                        });
+                    }
+                }
             }
         }
         let options = match self.subs.as_slice() {
@@ -322,7 +362,9 @@ impl FakeDiscord {
         user: u64,
         cmd: Command,
     ) -> InteractionHandle {
+        let mut cmd = cmd;
         let id = self.mutate(|st| {
+            cmd.upload(st);
             let registered = st
                 .guild_commands
                 .get(&guild)
@@ -333,7 +375,7 @@ impl FakeDiscord {
                 Some((c, g)) => (c, g),
                 None => (st.world.next_id().to_string(), false),
             };
-            let (options, resolved) = cmd.build(st, guild);
+            let (options, resolved) = cmd.build(st, guild, &self.base_url());
             let mut data = json!({
                 "id": cmd_id,
                 "name": cmd.name,
@@ -804,5 +846,19 @@ pub(crate) fn webhook_message(
             Answer::no_content()
         }
         _ => Answer::not_found(),
+    }
+}
+
+/// `GET /attachments/{id}/{name}`: a file attached to a slash command, as the CDN
+/// serves it.
+pub(crate) async fn serve_upload(
+    axum::extract::State(fake): axum::extract::State<FakeDiscord>,
+    axum::extract::Path((id, name)): axum::extract::Path<(u64, String)>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let file = fake.lock().uploads.get(&id).cloned();
+    match file {
+        Some((filename, data)) if filename == name => data.into_response(),
+        _ => axum::http::StatusCode::NOT_FOUND.into_response(),
     }
 }
