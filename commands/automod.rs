@@ -12,7 +12,7 @@ use crate::automod::options::{self, Kind, Options};
 use crate::automod::rules::{PhraseMode, RuleSpec};
 use crate::automod::{self, Change, Format, StoredRule};
 
-use super::{CommandError, Context};
+use super::{CommandError, Context, guild, reply};
 
 /// Automod rules, tests and hits (moderators)
 #[poise::command(
@@ -160,15 +160,15 @@ async fn add(
     #[description = "Record what would happen, do nothing"] dry_run: Option<bool>,
 ) -> Result<(), CommandError> {
     let options = Options {
-        value,
         mode: match_mode.map(Into::into),
         normalize: normalize.map(Into::into),
-        actions,
-        channels,
-        exempt_roles,
-        exempt_channels,
-        escalation,
-        dry_run,
+        ..texts(
+            value,
+            actions,
+            [channels, exempt_roles, exempt_channels],
+            escalation,
+            dry_run,
+        )
     };
     let spec = options::build(&name, trigger.into(), options).map_err(user)?;
     let app = ctx.data();
@@ -204,15 +204,15 @@ async fn edit(
     #[description = "Record only, do nothing"] dry_run: Option<bool>,
 ) -> Result<(), CommandError> {
     let options = Options {
-        value,
         mode: match_mode.map(Into::into),
         normalize: normalize.map(Into::into),
-        actions,
-        channels,
-        exempt_roles,
-        exempt_channels,
-        escalation,
-        dry_run,
+        ..texts(
+            value,
+            actions,
+            [channels, exempt_roles, exempt_channels],
+            escalation,
+            dry_run,
+        )
     };
     let app = ctx.data();
     let spec = automod::update_rule(&app.pool, &app.automod, &change(ctx)?, &name, |s| {
@@ -558,13 +558,29 @@ fn summary(spec: &RuleSpec) -> String {
     )
 }
 
-fn user(e: automod::rules::Invalid) -> CommandError {
-    CommandError::User(e.0)
+/// The text options `add` and `edit` share; the scope lists are channels, exempt
+/// roles and exempt channels, in that order.
+fn texts(
+    value: Option<String>,
+    actions: Option<String>,
+    [channels, exempt_roles, exempt_channels]: [Option<String>; 3],
+    escalation: Option<String>,
+    dry_run: Option<bool>,
+) -> Options {
+    Options {
+        value,
+        actions,
+        channels,
+        exempt_roles,
+        exempt_channels,
+        escalation,
+        dry_run,
+        ..Options::default()
+    }
 }
 
-fn guild(ctx: Context<'_>) -> Result<serenity::all::GuildId, CommandError> {
-    ctx.guild_id()
-        .ok_or_else(|| CommandError::User("This command only works inside a server.".into()))
+fn user(e: automod::rules::Invalid) -> CommandError {
+    CommandError::User(e.0)
 }
 
 fn change(ctx: Context<'_>) -> Result<Change, CommandError> {
@@ -573,12 +589,6 @@ fn change(ctx: Context<'_>) -> Result<Change, CommandError> {
         actor: ctx.author().id,
         correlation_id: Some(format!("interaction:{}", ctx.id())),
     })
-}
-
-async fn reply(ctx: Context<'_>, text: String) -> Result<(), CommandError> {
-    ctx.send(poise::CreateReply::default().content(text).ephemeral(true))
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use serenity::all::User;
 
 use crate::membership;
 
-use super::tier::{guild, reply};
-use super::{CommandError, Context};
+use super::{CommandError, Context, guild, reply};
 
 /// Your paid membership here, or why a member has the roles they have
 #[poise::command(

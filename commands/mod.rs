@@ -21,6 +21,19 @@ pub use error::CommandError;
 pub type Context<'a> = poise::Context<'a, crate::app::App, CommandError>;
 pub type Command = poise::Command<crate::app::App, CommandError>;
 
+/// The server a command runs in (commands are `guild_only`, so this is there).
+pub(crate) fn guild(ctx: Context<'_>) -> Result<serenity::all::GuildId, CommandError> {
+    ctx.guild_id()
+        .ok_or_else(|| CommandError::User("This command only works inside a server.".into()))
+}
+
+/// An ephemeral reply: everything the bot answers is for the caller's eyes only.
+pub(crate) async fn reply(ctx: Context<'_>, text: String) -> Result<(), CommandError> {
+    ctx.send(poise::CreateReply::default().content(text).ephemeral(true))
+        .await?;
+    Ok(())
+}
+
 /// Every command the bot registers.
 pub fn all() -> Vec<Command> {
     vec![

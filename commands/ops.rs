@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::community;
 use crate::outbox::{self, FailedJob};
 
-use super::{CommandError, Context};
+use super::{CommandError, Context, reply};
 
 /// How many failures one reply lists (Discord caps a message at 2,000 characters).
 const SHOWN: i64 = 10;
@@ -61,12 +61,6 @@ async fn community_of(ctx: Context<'_>) -> Result<community::Community, CommandE
         .guild_id()
         .ok_or_else(|| CommandError::User("This command only works inside a server.".into()))?;
     Ok(community::find_by_guild(&ctx.data().pool, guild).await?)
-}
-
-async fn reply(ctx: Context<'_>, text: String) -> Result<(), CommandError> {
-    ctx.send(poise::CreateReply::default().content(text).ephemeral(true))
-        .await?;
-    Ok(())
 }
 
 fn render(failed: &[FailedJob]) -> String {

@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 
 use crate::membership;
 
-use super::tier::{guild, reply};
-use super::{CommandError, Context};
+use super::{CommandError, Context, guild, reply};
 
 /// Subscribers by tier, MRR, new and churned in 30 days (Manage Server only)
 #[poise::command(

@@ -8,7 +8,7 @@ use serenity::all::{ChannelId, Mentionable, RoleId};
 
 use crate::community::{self, Settings, SettingsChange};
 
-use super::{CommandError, Context};
+use super::{CommandError, Context, guild};
 
 /// Configure guildops for this server (Manage Server only)
 #[poise::command(
@@ -152,11 +152,6 @@ async fn apply(ctx: Context<'_>, change: SettingsChange) -> Result<(), CommandEr
     ctx.send(poise::CreateReply::default().content(text).ephemeral(true))
         .await?;
     Ok(())
-}
-
-fn guild(ctx: Context<'_>) -> Result<serenity::all::GuildId, CommandError> {
-    ctx.guild_id()
-        .ok_or_else(|| CommandError::User("This command only works inside a server.".into()))
 }
 
 fn render(s: &Settings) -> String {

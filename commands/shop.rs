@@ -6,8 +6,7 @@ use std::fmt::Write as _;
 
 use crate::membership;
 
-use super::tier::{guild, reply};
-use super::{CommandError, Context};
+use super::{CommandError, Context, guild, reply};
 
 /// See the paid tiers on sale in this server
 #[poise::command(slash_command, guild_only)]

@@ -6,14 +6,14 @@
 use std::fmt::Write as _;
 
 use chrono::Utc;
-use serenity::all::{GuildId, Mentionable, RoleId, User};
+use serenity::all::{Mentionable, RoleId, User};
 
 use crate::audit::Actor;
 use crate::membership::{
     self, GrantRequest, Interval, NewTier, RoleFacts, Tier, TierChange, TierLink,
 };
 
-use super::{CommandError, Context};
+use super::{CommandError, Context, guild, reply};
 
 /// Paid tiers: create, link, list, edit, archive, grant, revoke (Manage Server only)
 #[poise::command(
@@ -377,11 +377,6 @@ fn reconcile_every(ctx: Context<'_>) -> chrono::Duration {
     chrono::Duration::seconds(i64::try_from(secs).unwrap_or(3600))
 }
 
-pub(super) fn guild(ctx: Context<'_>) -> Result<GuildId, CommandError> {
-    ctx.guild_id()
-        .ok_or_else(|| CommandError::User("This command only works inside a server.".into()))
-}
-
 /// What Discord's cache says about `role` and the bot's own highest role.
 fn role_facts(ctx: Context<'_>, role: RoleId) -> Result<RoleFacts, CommandError> {
     let me = ctx.cache().current_user().id;
@@ -408,12 +403,6 @@ fn role_facts(ctx: Context<'_>, role: RoleId) -> Result<RoleFacts, CommandError>
         position: found.map_or(0, |r| r.position),
         bot_top,
     })
-}
-
-pub(super) async fn reply(ctx: Context<'_>, text: String) -> Result<(), CommandError> {
-    ctx.send(poise::CreateReply::default().content(text).ephemeral(true))
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]
