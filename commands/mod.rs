@@ -5,12 +5,14 @@
 mod about;
 mod audit;
 mod automod;
+mod case;
 mod checks;
 pub mod components;
 pub mod error;
 mod membership;
 mod ops;
 mod revenue;
+mod sanctions;
 mod setup;
 mod shop;
 mod tier;
@@ -47,5 +49,17 @@ pub fn all() -> Vec<Command> {
         shop::subscribe(),
         membership::membership(),
         revenue::revenue(),
+        sanctions::warn(),
+        sanctions::timeout(),
+        sanctions::kick(),
+        sanctions::ban(),
+        sanctions::softban(),
+        sanctions::unban(),
+        sanctions::untimeout(),
+        sanctions::quarantine(),
+        sanctions::unquarantine(),
+        sanctions::note(),
+        case::case(),
+        case::history(),
     ]
 }

@@ -218,9 +218,16 @@ pub fn scheduled_handlers(config: &Config) -> jobs::scheduled::Handlers {
             HandlerError::Temporary(e.to_string())
         }
     }
+    fn moderation_failed(e: crate::moderation::Error) -> HandlerError {
+        if e.is_user_error() {
+            HandlerError::Permanent(e.to_string())
+        } else {
+            HandlerError::Temporary(e.to_string())
+        }
+    }
     fn community(ctx: &Context) -> Result<uuid::Uuid, HandlerError> {
         ctx.community_id
-            .ok_or_else(|| HandlerError::Permanent("a membership job without a community".into()))
+            .ok_or_else(|| HandlerError::Permanent("a community job without a community".into()))
     }
     let every = chrono::Duration::seconds(
         i64::try_from(config.stripe.reconcile_interval_secs).unwrap_or(3600),
@@ -241,6 +248,21 @@ pub fn scheduled_handlers(config: &Config) -> jobs::scheduled::Handlers {
                 .map(drop)
                 .map_err(failed)
         })
+        .register(crate::moderation::EXPIRE_JOB, |ctx: Context| async move {
+            let c = community(&ctx)?;
+            crate::moderation::expire(&ctx.pool, c, &ctx.data)
+                .await
+                .map_err(moderation_failed)
+        })
+        .register(
+            crate::moderation::RENEW_TIMEOUT_JOB,
+            |ctx: Context| async move {
+                let c = community(&ctx)?;
+                crate::moderation::renew_timeout(&ctx.pool, c, &ctx.data)
+                    .await
+                    .map_err(moderation_failed)
+            },
+        )
         .register(
             membership::EVENTS_CLEANUP_JOB,
             move |ctx: Context| async move {

@@ -18,6 +18,7 @@ pub mod discord;
 pub mod http;
 pub mod jobs;
 pub mod membership;
+pub mod moderation;
 pub mod outbox;
 pub mod telemetry;
 

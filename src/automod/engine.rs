@@ -42,7 +42,18 @@ pub struct Message<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
     pub rule: usize,
-    pub evidence: String,
+    pub evidence: Evidence,
+}
+
+/// What matched. Text hits point into the rule set, so judging a message formats
+/// nothing; [`RuleSet::evidence`] writes it out only for a verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// View, automaton pattern, target of that pattern.
+    Phrase(usize, usize, usize),
+    /// View, index in the view's regex set.
+    Pattern(usize, usize),
+    Text(String),
 }
 
 #[derive(Debug)]
@@ -192,6 +203,25 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
+    /// What a hit matched, in words.
+    pub fn evidence(&self, hit: &Hit) -> String {
+        match &hit.evidence {
+            Evidence::Phrase(view, pattern, target) => self.views[*view]
+                .phrases
+                .as_ref()
+                .and_then(|(_, t)| t.get(*pattern)?.get(*target))
+                .map(|t| format!("phrase \"{}\"", t.phrase))
+                .unwrap_or_default(),
+            Evidence::Pattern(view, index) => self.views[*view]
+                .regexes
+                .as_ref()
+                .and_then(|(_, t)| t.get(*index))
+                .map(|(_, p)| format!("pattern /{p}/"))
+                .unwrap_or_default(),
+            Evidence::Text(text) => text.clone(),
+        }
+    }
+
     /// The rules `message` sets off, in rule order, each once.
     pub fn evaluate(&self, message: &Message<'_>, windows: &Windows) -> Vec<Hit> {
         let mut hits = Vec::new();
@@ -219,7 +249,7 @@ impl RuleSet {
                 &mut scratch.buffer,
                 none,
             );
-            m_none.match_view(none, hits);
+            m_none.match_view(0, none, hits);
         }
         if m_standard.is_used() || m_strict.is_used() || self.has_links {
             // The strict view starts from the standard one: compute that once.
@@ -229,11 +259,11 @@ impl RuleSet {
                 &mut scratch.buffer,
                 standard,
             );
-            m_standard.match_view(standard, hits);
+            m_standard.match_view(1, standard, hits);
         }
         if m_strict.is_used() {
             normalize::strict_into(&standard.text, strict);
-            m_strict.match_view(strict, hits);
+            m_strict.match_view(2, strict, hits);
         }
         if self.has_links {
             self.match_links(&standard.text, hits);
@@ -246,7 +276,7 @@ impl RuleSet {
                 for &rule in self.blocked.get(domain).into_iter().flatten() {
                     hits.push(Hit {
                         rule,
-                        evidence: format!("link to {domain}"),
+                        evidence: Evidence::Text(format!("link to {domain}")),
                     });
                 }
             }
@@ -254,7 +284,7 @@ impl RuleSet {
                 if allowed.matching(link.host).is_none() && links::invite_code(&link).is_none() {
                     hits.push(Hit {
                         rule: *rule,
-                        evidence: format!("link to {} (not allowed)", link.host),
+                        evidence: Evidence::Text(format!("link to {} (not allowed)", link.host)),
                     });
                 }
             }
@@ -266,7 +296,7 @@ impl RuleSet {
                     {
                         hits.push(Hit {
                             rule,
-                            evidence: format!("invite {code}"),
+                            evidence: Evidence::Text(format!("invite {code}")),
                         });
                     }
                 }
@@ -333,7 +363,10 @@ impl RuleSet {
                 _ => None,
             };
             if let Some(evidence) = evidence {
-                hits.push(Hit { rule, evidence });
+                hits.push(Hit {
+                    rule,
+                    evidence: Evidence::Text(evidence),
+                });
             }
         }
     }
@@ -415,14 +448,15 @@ impl ViewMatchers {
         self.phrases.is_some() || self.regexes.is_some()
     }
 
-    fn match_view(&self, view: &View, hits: &mut Vec<Hit>) {
+    fn match_view(&self, level: usize, view: &View, hits: &mut Vec<Hit>) {
         if let Some((ac, targets)) = &self.phrases {
             for m in ac.find_overlapping_iter(view.text.as_str()) {
-                for t in &targets[m.pattern().as_usize()] {
+                let pattern = m.pattern().as_usize();
+                for (n, t) in targets[pattern].iter().enumerate() {
                     if t.accepts(view, m.start(), m.end()) {
                         hits.push(Hit {
                             rule: t.rule,
-                            evidence: format!("phrase \"{}\"", t.phrase),
+                            evidence: Evidence::Phrase(level, pattern, n),
                         });
                     }
                 }
@@ -432,10 +466,9 @@ impl ViewMatchers {
             && set.is_match(&view.text)
         {
             for i in set.matches(&view.text).iter() {
-                let (rule, pattern) = &targets[i];
                 hits.push(Hit {
-                    rule: *rule,
-                    evidence: format!("pattern /{pattern}/"),
+                    rule: targets[i].0,
+                    evidence: Evidence::Pattern(level, i),
                 });
             }
         }

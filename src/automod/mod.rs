@@ -383,7 +383,7 @@ pub async fn test_text(pool: &PgPool, guild: GuildId, text: &str) -> Result<Test
             let r = &set.rules[h.rule];
             TestHit {
                 rule: r.spec.name.clone(),
-                evidence: h.evidence,
+                evidence: set.evidence(&h),
                 view: rules::view_of(&r.spec.trigger),
                 actions: r
                     .spec

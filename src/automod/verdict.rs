@@ -127,13 +127,14 @@ pub async fn act(
     for hit in hits {
         let compiled = &rules.rules.rules[hit.rule];
         let spec = &compiled.spec;
+        let evidence = rules.rules.evidence(hit);
         let new = NewHit {
             rule_id: compiled.id,
             rule_name: &spec.name,
             user_id: incident.author.get(),
             channel_id: incident.channel_id.get(),
             message_id: incident.message_id.get(),
-            evidence: &hit.evidence,
+            evidence: &evidence,
             actions: json!(describe(&spec.actions)),
             dry_run: spec.dry_run,
             escalated: false,
@@ -147,7 +148,7 @@ pub async fn act(
             db::mark_escalated(&mut tx, community_id, hit_id, &json!(summary)).await?;
         }
         if !spec.dry_run {
-            verdict.plan.add(&spec.name, &actions, &hit.evidence);
+            verdict.plan.add(&spec.name, &actions, &evidence);
         }
         audit_hit(
             &mut tx,
@@ -157,11 +158,13 @@ pub async fn act(
             hit_id,
             &summary,
             escalated,
-            &hit.evidence,
+            &evidence,
         )
         .await?;
         if let Some(channel) = settings.mod_log_channel.or(settings.admin_channel) {
-            let entry = mod_log_entry(incident, spec, hit, hit_id, &summary, escalated, &settings);
+            let entry = mod_log_entry(
+                incident, spec, &evidence, hit_id, &summary, escalated, &settings,
+            );
             let key = format!("automod:{}:modlog:{hit_id}", incident.message_id);
             let job = Job::ModLog {
                 channel_id: channel,
@@ -222,7 +225,7 @@ async fn audit_hit(
 fn mod_log_entry(
     incident: &Incident,
     spec: &RuleSpec,
-    hit: &Hit,
+    evidence: &str,
     hit_id: i64,
     actions: &str,
     escalated: bool,
@@ -242,7 +245,7 @@ fn mod_log_entry(
         "**Member:** {}\n**Channel:** {}\n**Matched:** {}\n**Actions:** {done}{}\n[Jump to message]({})\nHit #{hit_id}",
         incident.author.mention(),
         incident.channel_id.mention(),
-        hit.evidence,
+        evidence,
         if escalated { " (escalated)" } else { "" },
         incident.jump_link(),
     );

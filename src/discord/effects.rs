@@ -25,6 +25,7 @@ pub enum FailureKind {
     UnknownRole,
     UnknownChannel,
     UnknownMessage,
+    UnknownBan,
     DmsClosed,
     Rejected,
 }
@@ -38,6 +39,7 @@ impl FailureKind {
             FailureKind::UnknownRole => "unknown_role",
             FailureKind::UnknownChannel => "unknown_channel",
             FailureKind::UnknownMessage => "unknown_message",
+            FailureKind::UnknownBan => "unknown_ban",
             FailureKind::DmsClosed => "dms_closed",
             FailureKind::Rejected => "rejected",
         }
@@ -52,6 +54,7 @@ impl FailureKind {
             10011 => FailureKind::UnknownRole,
             10003 => FailureKind::UnknownChannel,
             10008 => FailureKind::UnknownMessage,
+            10026 => FailureKind::UnknownBan,
             50007 => FailureKind::DmsClosed,
             _ if status == 403 => FailureKind::MissingPermissions,
             _ => FailureKind::Rejected,
@@ -176,6 +179,60 @@ impl Executor {
                     .map(drop)
             }
             Job::SendDm { user_id, content } => self.send_dm(user_id.get(), content).await,
+            Job::KickMember {
+                guild_id,
+                user_id,
+                reason,
+            } => {
+                let path = format!("/guilds/{guild_id}/members/{user_id}");
+                let bucket = format!("member:{guild_id}");
+                self.send(Method::DELETE, &path, &bucket, None, Some(reason))
+                    .await
+                    .map(drop)
+            }
+            Job::BanMember {
+                guild_id,
+                user_id,
+                delete_message_secs,
+                reason,
+            } => {
+                let path = format!("/guilds/{guild_id}/bans/{user_id}");
+                let bucket = format!("bans:{guild_id}");
+                let body = json!({"delete_message_seconds": delete_message_secs.min(&604_800)});
+                self.send(Method::PUT, &path, &bucket, Some(body), Some(reason))
+                    .await
+                    .map(drop)
+            }
+            Job::UnbanMember {
+                guild_id,
+                user_id,
+                reason,
+            } => {
+                let path = format!("/guilds/{guild_id}/bans/{user_id}");
+                let bucket = format!("bans:{guild_id}");
+                match self
+                    .send(Method::DELETE, &path, &bucket, None, Some(reason))
+                    .await
+                {
+                    Err(EffectError::Permanent {
+                        kind: FailureKind::UnknownBan,
+                        ..
+                    }) => Ok(()),
+                    other => other.map(drop),
+                }
+            }
+            Job::ClearTimeout {
+                guild_id,
+                user_id,
+                reason,
+            } => {
+                let path = format!("/guilds/{guild_id}/members/{user_id}");
+                let bucket = format!("member:{guild_id}");
+                let body = json!({"communication_disabled_until": null});
+                self.send(Method::PATCH, &path, &bucket, Some(body), Some(reason))
+                    .await
+                    .map(drop)
+            }
             // `crate::jobs` runs these through their handlers; one that reaches the
             // Discord executor was routed wrongly and must not pass as done.
             Job::Scheduled { name, .. } => Err(EffectError::Permanent {

@@ -59,6 +59,7 @@ pub async fn handle(ctx: &serenity::all::Context, app: &App, event: &FullEvent) 
             let joined = community::member_joined(&app.pool, new_member.guild_id, &snapshot).await;
             if joined.is_ok() && !snapshot.is_bot {
                 restore_paid_roles(app, &snapshot, new_member.guild_id).await;
+                reapply_sanctions(app, &snapshot, new_member.guild_id).await;
             }
             joined
         }
@@ -122,6 +123,13 @@ async fn check_message(app: &App, message: &Message) {
     };
     if let Err(error) = automod::on_message(&app.pool, &app.automod, &posted).await {
         tracing::error!(guild.id = %guild_id, user.id = %message.author.id, message.id = %message.id, error = %error, "automod verdict failed");
+    }
+}
+
+/// A member who left while sanctioned gets the sanction back on rejoining.
+async fn reapply_sanctions(app: &App, member: &MemberSnapshot, guild: serenity::all::GuildId) {
+    if let Err(error) = crate::moderation::member_joined(&app.pool, guild, member.user_id).await {
+        tracing::error!(guild.id = %guild, user.id = %member.user_id, error = %error, "re-applying sanctions failed");
     }
 }
 

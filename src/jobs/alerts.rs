@@ -45,7 +45,14 @@ pub fn alert_text(job: &Job, kind: FailureKind) -> Option<String> {
             "I can't delete messages in {}: I need Manage Messages there.",
             channel_id.mention()
         ),
-        (Job::TimeoutMember { .. }, FailureKind::MissingPermissions) => {
+        (Job::KickMember { .. }, FailureKind::MissingPermissions) => {
+            "I can't kick members: I need Kick Members, and my role must be above theirs."
+                .to_owned()
+        }
+        (Job::BanMember { .. } | Job::UnbanMember { .. }, FailureKind::MissingPermissions) => {
+            "I can't ban or unban: I need Ban Members, and my role must be above theirs.".to_owned()
+        }
+        (Job::TimeoutMember { .. } | Job::ClearTimeout { .. }, FailureKind::MissingPermissions) => {
             "I can't time members out: I need Moderate Members, and my role must be above theirs."
                 .to_owned()
         }

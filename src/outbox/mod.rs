@@ -68,6 +68,29 @@ pub enum Job {
         channel_id: ChannelId,
         content: String,
     },
+    KickMember {
+        guild_id: GuildId,
+        user_id: UserId,
+        reason: String,
+    },
+    BanMember {
+        guild_id: GuildId,
+        user_id: UserId,
+        /// How much of their recent history Discord deletes (at most 7 days).
+        delete_message_secs: u32,
+        reason: String,
+    },
+    /// Lifting a ban that is already gone counts as done.
+    UnbanMember {
+        guild_id: GuildId,
+        user_id: UserId,
+        reason: String,
+    },
+    ClearTimeout {
+        guild_id: GuildId,
+        user_id: UserId,
+        reason: String,
+    },
     /// Time-based work for later issues (sanction expiry, grace periods, reminders):
     /// `name` picks the handler, `data` is its input; enqueue it with a future `run_at`.
     Scheduled {
@@ -87,6 +110,10 @@ impl Job {
             Job::ModLog { .. } => "mod_log",
             Job::DeleteMessage { .. } => "delete_message",
             Job::TimeoutMember { .. } => "timeout_member",
+            Job::KickMember { .. } => "kick_member",
+            Job::BanMember { .. } => "ban_member",
+            Job::UnbanMember { .. } => "unban_member",
+            Job::ClearTimeout { .. } => "clear_timeout",
             Job::AdminAlert { .. } => "admin_alert",
             Job::Scheduled { .. } => "scheduled",
         }

@@ -13,6 +13,7 @@ mod jobs_crash;
 mod membership;
 mod membership_commands;
 mod membership_webhooks;
+mod moderation;
 mod pg_restart;
 mod process;
 mod scheduled;

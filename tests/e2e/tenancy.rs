@@ -105,6 +105,12 @@ async fn seed_membership(admin: &PgPool, community: Uuid, n: u64) {
         "insert into automod_hits (community_id, rule_id, rule_name, discord_user_id,
                                    discord_channel_id, discord_message_id, actions, dry_run)
          values ($1, $2, 'rule', $3, $3, $3, '\"log\"', false)",
+        "insert into case_numbers (community_id, last_number) values ($1, 1)",
+        "insert into cases (id, community_id, number, kind, target_discord_id,
+                            moderator_discord_id, reason, status)
+         values ($2, $1, 1, 'warn', $3, $3, 'seed', 'recorded')",
+        "insert into case_edits (community_id, case_id, editor_discord_id, field, before, after)
+         values ($1, $2, $3, 'reason', 'a', 'b')",
     ];
     for sql in statements {
         sqlx::query(sql)

@@ -1,0 +1,457 @@
+//! Moderation: cases with per-community numbers, and the sanctions they carry out.
+//! A case commits with its audit entry and its effects as outbox jobs: the member's DM
+//! (sent before a kick or ban removes them), the Discord action, the mod-log post and,
+//! for a temporary sanction, the scheduled job that lifts it. Expiry and timeout
+//! renewal are scheduled jobs, so they survive restarts; a member who rejoins while
+//! sanctioned gets the sanction back.
+
+pub mod case;
+pub mod db;
+mod effects;
+pub mod hierarchy;
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+use serenity::all::{GuildId, UserId};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, NewEntry};
+use crate::community;
+use crate::db::tenant;
+pub use case::{Kind, Status};
+pub use db::{Case, Edit, Filter};
+pub use hierarchy::{Facts, Refusal};
+
+/// Scheduled job names (registered in `daemon::scheduled_handlers`).
+pub const EXPIRE_JOB: &str = "moderation.expire";
+pub const RENEW_TIMEOUT_JOB: &str = "moderation.renew_timeout";
+
+/// The longest reason a case keeps.
+pub const MAX_REASON_CHARS: usize = 1000;
+/// The longest temporary sanction (ten years; longer is permanent in all but name).
+pub const MAX_DURATION_SECS: i64 = 10 * 365 * 86_400;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Community(#[from] community::Error),
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    #[error("a reason is required (at most {MAX_REASON_CHARS} characters)")]
+    BadReason,
+    #[error("a timeout needs a duration, e.g. `10m`, `2h` or `40d`")]
+    NeedsDuration,
+    #[error("that duration is out of range: from 1 second to 10 years")]
+    BadDuration,
+    #[error("a {0} has no duration; only timeouts, bans and quarantines do")]
+    NoDuration(Kind),
+    #[error("no quarantine role is set: an admin can pick one with `/setup quarantine`")]
+    NoQuarantineRole,
+    #[error("there is no case #{0} in this server")]
+    NoSuchCase(i32),
+    #[error("case #{number} is {status}: only an active sanction's duration can change")]
+    NotActive { number: i32, status: Status },
+    #[error("nothing to change: give a new reason or duration")]
+    NothingToChange,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl Error {
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            Error::Database(_) => false,
+            Error::Community(e) => e.is_user_error(),
+            _ => true,
+        }
+    }
+}
+
+/// What a moderator asked for.
+#[derive(Debug, Clone)]
+pub struct Sanction {
+    pub guild: GuildId,
+    pub kind: Kind,
+    pub target: UserId,
+    pub moderator: UserId,
+    pub reason: String,
+    pub evidence: Vec<String>,
+    pub duration_secs: Option<i64>,
+    /// Bans: how much of the member's recent history Discord deletes.
+    pub delete_message_secs: u32,
+    /// Gathered from Discord by the caller; `None` for reversals and notes (nobody is
+    /// acted on against their rank).
+    pub facts: Option<Facts>,
+    pub correlation_id: Option<String>,
+}
+
+fn check_request(s: &Sanction) -> Result<(), Error> {
+    let reason = s.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(Error::BadReason);
+    }
+    match (s.kind, s.duration_secs) {
+        (Kind::Timeout, None) => return Err(Error::NeedsDuration),
+        (kind, Some(_)) if !kind.lasts() => return Err(Error::NoDuration(kind)),
+        (_, Some(d)) if d <= 0 || d > MAX_DURATION_SECS => return Err(Error::BadDuration),
+        _ => {}
+    }
+    if let Some(facts) = s.facts {
+        hierarchy::check(facts)?;
+    }
+    Ok(())
+}
+
+/// Records the case and enqueues everything it does, in one transaction.
+#[tracing::instrument(skip_all, fields(guild.id = %s.guild, user.id = %s.target, case.kind = %s.kind))]
+pub async fn sanction(pool: &PgPool, s: Sanction) -> Result<Case, Error> {
+    check_request(&s)?;
+    let (community, mut tx) = community::begin(pool, s.guild).await?;
+    let settings = community::settings_in(&mut tx, community.id).await?;
+    if matches!(s.kind, Kind::Quarantine | Kind::Unquarantine) && settings.quarantine_role.is_none()
+    {
+        return Err(Error::NoQuarantineRole);
+    }
+    // A reversal revokes what it lifts; a new lasting sanction replaces the old one.
+    let superseded = s.kind.reverses().or(s.kind.lasts().then_some(s.kind));
+    let mut revoked = None;
+    if let Some(kind) = superseded {
+        for old in db::active(&mut tx, community.id, s.target, Some(kind)).await? {
+            let next = old
+                .status
+                .transition(case::Event::Revoke)
+                .map_err(|e| sqlx::Error::Protocol(format!("case #{}: {e}", old.number)))?;
+            db::set_status(&mut tx, community.id, old.id, next).await?;
+            revoked.get_or_insert(old.id);
+        }
+    }
+    let now = Utc::now();
+    let expires_at = s.duration_secs.map(|d| now + Duration::seconds(d));
+    let new = db::NewCase {
+        kind: s.kind,
+        target: s.target,
+        moderator: s.moderator,
+        reason: s.reason.trim(),
+        evidence: &s.evidence,
+        duration_secs: s.duration_secs,
+        expires_at,
+        dm: if s.kind.tells_member() {
+            "queued"
+        } else {
+            "none"
+        },
+        source: "command",
+        reverses: revoked,
+    };
+    let case = db::insert(&mut tx, community.id, &new).await?;
+    let plan = effects::Plan {
+        community: &community,
+        settings: &settings,
+        case: &case,
+        delete_message_secs: s.delete_message_secs,
+        now,
+    };
+    effects::enqueue_created(&mut tx, &plan).await?;
+    audit_case(
+        &mut tx,
+        community.id,
+        Actor::User(s.moderator),
+        "case.created",
+        &case,
+        s.correlation_id,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(case)
+}
+
+async fn audit_case(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+    actor: Actor,
+    action: &'static str,
+    case: &Case,
+    correlation_id: Option<String>,
+) -> Result<(), sqlx::Error> {
+    let mut entry = NewEntry::new(community_id, actor, action, format!("user:{}", case.target));
+    entry.after = Some(json!({
+        "case": case.number,
+        "kind": case.kind.as_str(),
+        "status": case.status.as_str(),
+        "moderator": case.moderator.to_string(),
+        "duration_secs": case.duration_secs,
+        "expires_at": case.expires_at,
+    }));
+    // A reason is free text about a member: erasable, outside the hashed payload.
+    entry.reason = Some(case.reason.clone());
+    entry.correlation_id = correlation_id;
+    audit::record(conn, entry).await?;
+    Ok(())
+}
+
+/// `moderation.expire`: lifts a temporary sanction whose time has come. Idempotent:
+/// a case no longer active is left alone; one whose expiry moved later is re-scheduled.
+pub async fn expire(
+    pool: &PgPool,
+    community_id: Uuid,
+    data: &serde_json::Value,
+) -> Result<(), Error> {
+    let Some(id) = case_id(data) else {
+        return Ok(());
+    };
+    let mut tx = tenant::begin(pool, community_id).await?;
+    let Some(case) = db::by_id_for_update(&mut tx, community_id, id).await? else {
+        return Ok(());
+    };
+    let Some(expires_at) = case.expires_at.filter(|_| case.status == Status::Active) else {
+        return Ok(());
+    };
+    let now = Utc::now();
+    if expires_at > now + Duration::seconds(1) {
+        effects::schedule_expiry(&mut tx, community_id, &case, expires_at).await?;
+        tx.commit().await?;
+        return Ok(());
+    }
+    let next = case
+        .status
+        .transition(case::Event::Expire)
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    db::set_status(&mut tx, community_id, case.id, next).await?;
+    let settings = community::settings_in(&mut tx, community_id).await?;
+    let guild = community_guild(&mut tx, community_id).await?;
+    let expired = Case {
+        status: next,
+        ..case
+    };
+    effects::enqueue_expired(&mut tx, community_id, guild, &settings, &expired).await?;
+    audit_case(
+        &mut tx,
+        community_id,
+        Actor::System("moderation"),
+        "case.expired",
+        &expired,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `moderation.renew_timeout`: Discord caps a timeout at 28 days; a longer one is set
+/// again, up to its case's expiry, until it ends.
+pub async fn renew_timeout(
+    pool: &PgPool,
+    community_id: Uuid,
+    data: &serde_json::Value,
+) -> Result<(), Error> {
+    let Some(id) = case_id(data) else {
+        return Ok(());
+    };
+    let mut tx = tenant::begin(pool, community_id).await?;
+    let Some(case) = db::by_id_for_update(&mut tx, community_id, id).await? else {
+        return Ok(());
+    };
+    if case.status != Status::Active || case.kind != Kind::Timeout {
+        return Ok(());
+    }
+    let guild = community_guild(&mut tx, community_id).await?;
+    effects::apply_timeout(&mut tx, community_id, guild, &case, Utc::now(), "renewed").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A member joined: active quarantines and timeouts are applied again (leaving and
+/// rejoining must not shed a sanction).
+pub async fn member_joined(pool: &PgPool, guild: GuildId, user: UserId) -> Result<usize, Error> {
+    let (community, mut tx) = community::begin(pool, guild).await?;
+    let active = db::active(&mut tx, community.id, user, None).await?;
+    let settings = community::settings_in(&mut tx, community.id).await?;
+    let now = Utc::now();
+    let mut reapplied = 0;
+    for case in &active {
+        if effects::reapply(&mut tx, community.id, guild, &settings, case, now).await? {
+            reapplied += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(reapplied)
+}
+
+fn case_id(data: &serde_json::Value) -> Option<Uuid> {
+    data["case_id"].as_str().and_then(|s| s.parse().ok())
+}
+
+async fn community_guild(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+) -> Result<GuildId, sqlx::Error> {
+    let id: i64 = sqlx::query_scalar("select discord_guild_id from communities where id = $1")
+        .bind(community_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(GuildId::new(id as u64))
+}
+
+/// Cases matching `filter` (hidden ones only when asked), newest first.
+pub async fn search(pool: &PgPool, guild: GuildId, filter: &Filter) -> Result<Vec<Case>, Error> {
+    let (community, mut tx) = community::begin(pool, guild).await?;
+    let cases = db::search(&mut tx, community.id, filter).await?;
+    tx.commit().await?;
+    Ok(cases)
+}
+
+/// One case and its edit history.
+pub async fn show(pool: &PgPool, guild: GuildId, number: i32) -> Result<(Case, Vec<Edit>), Error> {
+    let (community, mut tx) = community::begin(pool, guild).await?;
+    let case = db::by_number(&mut tx, community.id, number)
+        .await?
+        .ok_or(Error::NoSuchCase(number))?;
+    let edits = db::edits(&mut tx, community.id, case.id).await?;
+    tx.commit().await?;
+    Ok((case, edits))
+}
+
+/// `/case edit`: a new reason and/or duration, each kept in the history. A new
+/// duration counts from when the case was made and re-schedules its expiry.
+pub async fn edit(
+    pool: &PgPool,
+    guild: GuildId,
+    editor: UserId,
+    number: i32,
+    reason: Option<String>,
+    duration_secs: Option<i64>,
+) -> Result<Case, Error> {
+    if reason.is_none() && duration_secs.is_none() {
+        return Err(Error::NothingToChange);
+    }
+    let (community, mut tx) = community::begin(pool, guild).await?;
+    let mut case = db::by_number(&mut tx, community.id, number)
+        .await?
+        .ok_or(Error::NoSuchCase(number))?;
+    if let Some(reason) = reason {
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+            return Err(Error::BadReason);
+        }
+        db::record_edit(
+            &mut tx,
+            community.id,
+            case.id,
+            editor,
+            "reason",
+            Some(&case.reason),
+            Some(&reason),
+        )
+        .await?;
+        db::set_reason(&mut tx, community.id, case.id, &reason).await?;
+        case.reason = reason;
+    }
+    if let Some(secs) = duration_secs {
+        if case.status != Status::Active {
+            return Err(Error::NotActive {
+                number,
+                status: case.status,
+            });
+        }
+        if secs <= 0 || secs > MAX_DURATION_SECS {
+            return Err(Error::BadDuration);
+        }
+        let expires_at = case.created_at + Duration::seconds(secs);
+        let before = case.duration_secs.map(|d| d.to_string());
+        db::record_edit(
+            &mut tx,
+            community.id,
+            case.id,
+            editor,
+            "duration",
+            before.as_deref(),
+            Some(&secs.to_string()),
+        )
+        .await?;
+        db::set_duration(&mut tx, community.id, case.id, secs, expires_at).await?;
+        case.duration_secs = Some(secs);
+        case.expires_at = Some(expires_at);
+        effects::schedule_expiry(&mut tx, community.id, &case, expires_at).await?;
+        if case.kind == Kind::Timeout {
+            effects::apply_timeout(&mut tx, community.id, guild, &case, Utc::now(), "edited")
+                .await?;
+        }
+    }
+    audit_case(
+        &mut tx,
+        community.id,
+        Actor::User(editor),
+        "case.edited",
+        &case,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(case)
+}
+
+/// `/case hide`: hidden cases stay on record but leave `/history` and lists.
+pub async fn set_hidden(
+    pool: &PgPool,
+    guild: GuildId,
+    editor: UserId,
+    number: i32,
+    hidden: bool,
+) -> Result<Case, Error> {
+    let (community, mut tx) = community::begin(pool, guild).await?;
+    let mut case = db::by_number(&mut tx, community.id, number)
+        .await?
+        .ok_or(Error::NoSuchCase(number))?;
+    if case.hidden != hidden {
+        let (before, after) = (case.hidden.to_string(), hidden.to_string());
+        db::record_edit(
+            &mut tx,
+            community.id,
+            case.id,
+            editor,
+            "hidden",
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
+        db::set_hidden(&mut tx, community.id, case.id, hidden).await?;
+        case.hidden = hidden;
+        audit_case(
+            &mut tx,
+            community.id,
+            Actor::User(editor),
+            "case.edited",
+            &case,
+            None,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(case)
+}
+
+/// Cases as a JSON document (for `/case export`).
+pub fn export_json(cases: &[Case]) -> String {
+    let list: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|c| {
+            json!({
+                "number": c.number,
+                "kind": c.kind.as_str(),
+                "status": c.status.as_str(),
+                "target": c.target.to_string(),
+                "moderator": c.moderator.to_string(),
+                "reason": c.reason,
+                "evidence": c.evidence,
+                "duration_secs": c.duration_secs,
+                "expires_at": c.expires_at,
+                "hidden": c.hidden,
+                "dm": c.dm,
+                "source": c.source,
+                "created_at": c.created_at,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&json!({ "cases": list })).unwrap_or_default()
+}
