@@ -3,6 +3,7 @@
 //! declared on the command, never checked with `if`s in the body.
 
 mod about;
+mod appeal;
 mod audit;
 mod automod;
 mod case;
@@ -11,6 +12,7 @@ pub mod components;
 pub mod error;
 mod membership;
 mod ops;
+mod report;
 mod revenue;
 mod sanctions;
 mod setup;
@@ -61,5 +63,9 @@ pub fn all() -> Vec<Command> {
         sanctions::note(),
         case::case(),
         case::history(),
+        report::report(),
+        report::report_message(),
+        report::reports(),
+        appeal::appeal(),
     ]
 }

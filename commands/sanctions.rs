@@ -279,10 +279,29 @@ impl Target {
 
 /// The ranks involved, from Discord's cache (and the command's resolved data).
 fn facts(ctx: Context<'_>, target: &Target) -> Result<Facts, CommandError> {
-    let me = ctx.cache().current_user().id;
-    let author = ctx.author().id;
-    let author_roles = author_roles(ctx);
-    let guild = ctx.guild().ok_or_else(|| {
+    let guild = guild(ctx)?;
+    rank_facts(
+        ctx.serenity_context().cache.as_ref(),
+        guild,
+        ctx.author().id,
+        author_roles(ctx).as_deref(),
+        target.id,
+        target.roles.as_deref(),
+    )
+}
+
+/// The ranks of a moderator and a target in `guild`, from Discord's cache; the roles
+/// an interaction carries are preferred to the cache's.
+pub(super) fn rank_facts(
+    cache: &serenity::all::Cache,
+    guild: serenity::all::GuildId,
+    moderator: UserId,
+    moderator_roles: Option<&[RoleId]>,
+    target: UserId,
+    target_roles: Option<&[RoleId]>,
+) -> Result<Facts, CommandError> {
+    let me = cache.current_user().id;
+    let guild = cache.guild(guild).ok_or_else(|| {
         CommandError::User("I can't see this server's roles yet; try again in a moment.".into())
     })?;
     let top = |roles: &[RoleId]| {
@@ -294,21 +313,16 @@ fn facts(ctx: Context<'_>, target: &Target) -> Result<Facts, CommandError> {
             .unwrap_or(0)
     };
     let cached = |user: UserId| guild.members.get(&user).map(|m| top(&m.roles));
-    let target_top = match &target.roles {
-        Some(roles) => Some(top(roles)),
-        None => cached(target.id),
-    };
     Ok(Facts {
-        target_is_owner: target.id == guild.owner_id,
-        target_is_bot_itself: target.id == me,
-        target_is_moderator_itself: target.id == author,
-        target_top,
-        moderator_top: author_roles
-            .as_deref()
+        target_is_owner: target == guild.owner_id,
+        target_is_bot_itself: target == me,
+        target_is_moderator_itself: target == moderator,
+        target_top: target_roles.map(top).or_else(|| cached(target)),
+        moderator_top: moderator_roles
             .map(top)
-            .or(cached(author))
+            .or_else(|| cached(moderator))
             .unwrap_or(0),
-        moderator_is_owner: author == guild.owner_id,
+        moderator_is_owner: moderator == guild.owner_id,
         bot_top: cached(me).unwrap_or(0),
     })
 }

@@ -29,6 +29,9 @@ pub enum CrossCommunity {
     /// of subscriptions and payments), record and deduplicate webhook events before
     /// scoping, prune old events and schedule that clean-up.
     StripeWebhook,
+    /// Find the cases a member may appeal from a DM (no server named yet): read the
+    /// directory and the cases' numbers and targets.
+    Appeals,
 }
 
 impl CrossCommunity {
@@ -38,6 +41,7 @@ impl CrossCommunity {
             CrossCommunity::Directory => "directory",
             CrossCommunity::Provisioning => "provisioning",
             CrossCommunity::JobQueue => "job_queue",
+            CrossCommunity::Appeals => "appeals",
             CrossCommunity::StripeWebhook => "stripe_webhook",
         }
     }

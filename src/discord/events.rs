@@ -43,6 +43,12 @@ pub async fn handle(ctx: &serenity::all::Context, app: &App, event: &FullEvent) 
             crate::commands::components::handle(ctx, app, component).await;
             Ok(())
         }
+        FullEvent::InteractionCreate {
+            interaction: Interaction::Modal(modal),
+        } => {
+            crate::commands::components::handle_modal(ctx, app, modal).await;
+            Ok(())
+        }
         FullEvent::GuildDelete { incomplete, .. } if incomplete.unavailable => {
             // An outage on Discord's side, not a removal: the guild comes back by itself.
             tracing::warn!(guild.id = %incomplete.id, "guild unavailable (Discord outage)");

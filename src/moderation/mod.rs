@@ -5,10 +5,12 @@
 //! renewal are scheduled jobs, so they survive restarts; a member who rejoins while
 //! sanctioned gets the sanction back.
 
+pub mod appeals;
 pub mod case;
 pub mod db;
 mod effects;
 pub mod hierarchy;
+pub mod reports;
 
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -54,6 +56,10 @@ pub enum Error {
     NotActive { number: i32, status: Status },
     #[error("nothing to change: give a new reason or duration")]
     NothingToChange,
+    #[error("{0}")]
+    Report(String),
+    #[error("{0}")]
+    Appeal(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -108,7 +114,21 @@ fn check_request(s: &Sanction) -> Result<(), Error> {
 pub async fn sanction(pool: &PgPool, s: Sanction) -> Result<Case, Error> {
     check_request(&s)?;
     let (community, mut tx) = community::begin(pool, s.guild).await?;
-    let settings = community::settings_in(&mut tx, community.id).await?;
+    let case = record_sanction(&mut tx, &community, s, "command").await?;
+    tx.commit().await?;
+    Ok(case)
+}
+
+/// [`sanction`] inside the caller's transaction (a report resolved into a case, an
+/// approved appeal): checked, recorded, its effects enqueued.
+pub(crate) async fn record_sanction(
+    tx: &mut PgConnection,
+    community: &community::Community,
+    s: Sanction,
+    source: &str,
+) -> Result<Case, Error> {
+    check_request(&s)?;
+    let settings = community::settings_in(tx, community.id).await?;
     if matches!(s.kind, Kind::Quarantine | Kind::Unquarantine) && settings.quarantine_role.is_none()
     {
         return Err(Error::NoQuarantineRole);
@@ -117,12 +137,12 @@ pub async fn sanction(pool: &PgPool, s: Sanction) -> Result<Case, Error> {
     let superseded = s.kind.reverses().or(s.kind.lasts().then_some(s.kind));
     let mut revoked = None;
     if let Some(kind) = superseded {
-        for old in db::active(&mut tx, community.id, s.target, Some(kind)).await? {
+        for old in db::active(tx, community.id, s.target, Some(kind)).await? {
             let next = old
                 .status
                 .transition(case::Event::Revoke)
                 .map_err(|e| sqlx::Error::Protocol(format!("case #{}: {e}", old.number)))?;
-            db::set_status(&mut tx, community.id, old.id, next).await?;
+            db::set_status(tx, community.id, old.id, next).await?;
             revoked.get_or_insert(old.id);
         }
     }
@@ -141,20 +161,20 @@ pub async fn sanction(pool: &PgPool, s: Sanction) -> Result<Case, Error> {
         } else {
             "none"
         },
-        source: "command",
+        source,
         reverses: revoked,
     };
-    let case = db::insert(&mut tx, community.id, &new).await?;
+    let case = db::insert(tx, community.id, &new).await?;
     let plan = effects::Plan {
-        community: &community,
+        community,
         settings: &settings,
         case: &case,
         delete_message_secs: s.delete_message_secs,
         now,
     };
-    effects::enqueue_created(&mut tx, &plan).await?;
+    effects::enqueue_created(tx, &plan).await?;
     audit_case(
-        &mut tx,
+        tx,
         community.id,
         Actor::User(s.moderator),
         "case.created",
@@ -162,7 +182,6 @@ pub async fn sanction(pool: &PgPool, s: Sanction) -> Result<Case, Error> {
         s.correlation_id,
     )
     .await?;
-    tx.commit().await?;
     Ok(case)
 }
 

@@ -16,6 +16,7 @@ mod membership_webhooks;
 mod moderation;
 mod pg_restart;
 mod process;
+mod reports;
 mod scheduled;
 mod side_server;
 mod tenancy;

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::support::{WAIT, World, text};
 
-async fn run(world: &World, user: u64, command: Command) -> String {
+pub(crate) async fn run(world: &World, user: u64, command: Command) -> String {
     let reply = world
         .discord
         .run_command(world.guild.id, world.guild.admin_channel, user, command)
@@ -26,7 +26,7 @@ async fn run(world: &World, user: u64, command: Command) -> String {
 }
 
 /// A daemon, the mod-log channel, and a moderator holding the "Mods" role (position 5).
-async fn started(world: &World) -> (guildops::daemon::Daemon, u64, u64) {
+pub(crate) async fn started(world: &World) -> (guildops::daemon::Daemon, u64, u64) {
     let daemon = world.start_daemon().await;
     world.wait_for_commands().await;
     let g = &world.guild;
@@ -48,13 +48,13 @@ async fn started(world: &World) -> (guildops::daemon::Daemon, u64, u64) {
     (daemon, moderator, mods)
 }
 
-fn member(world: &World, name: &str, roles: &[u64]) -> u64 {
+pub(crate) fn member(world: &World, name: &str, roles: &[u64]) -> u64 {
     let user = world.discord.add_user(name);
     world.discord.add_member(world.guild.id, user, roles);
     user
 }
 
-async fn case_status(world: &World, number: i32) -> String {
+pub(crate) async fn case_status(world: &World, number: i32) -> String {
     sqlx::query_scalar("select status from cases where number = $1")
         .bind(number)
         .fetch_one(&world.pool)
@@ -81,7 +81,7 @@ async fn time_travel(world: &World, number: i32, expires_at: DateTime<Utc>, job:
     assert!(moved.rows_affected() > 0, "a pending {job} job");
 }
 
-fn timeout_until(world: &World, user: u64) -> Option<DateTime<Utc>> {
+pub(crate) fn timeout_until(world: &World, user: u64) -> Option<DateTime<Utc>> {
     let member = world.discord.member(world.guild.id, user)?;
     member["communication_disabled_until"]
         .as_str()

@@ -111,6 +111,15 @@ async fn seed_membership(admin: &PgPool, community: Uuid, n: u64) {
          values ($2, $1, 1, 'warn', $3, $3, 'seed', 'recorded')",
         "insert into case_edits (community_id, case_id, editor_discord_id, field, before, after)
          values ($1, $2, $3, 'reason', 'a', 'b')",
+        "insert into report_numbers (community_id, last_number) values ($1, 1)",
+        "insert into reports (id, community_id, number, target_discord_id, category)
+         values ($2, $1, 1, $3, 'spam')",
+        "insert into report_reporters (report_id, community_id, reporter_discord_id, reason)
+         values ($2, $1, $3, 'seed')",
+        "insert into reporter_mutes (community_id, reporter_discord_id, muted_by, until)
+         values ($1, $3, $3, now())",
+        "insert into appeals (id, community_id, case_id, appellant_discord_id, reason)
+         values ($2, $1, $2, $3, 'seed')",
     ];
     for sql in statements {
         sqlx::query(sql)

@@ -690,7 +690,7 @@ fn edit_member(st: &mut FakeState, g: u64, u: &str, body: &Value) -> Answer {
 
 // ----- channels and messages ------------------------------------------------------------
 
-fn create_dm(st: &mut FakeState, body: &Value) -> Answer {
+pub(crate) fn create_dm(st: &mut FakeState, body: &Value) -> Answer {
     let Some(user) = body["recipient_id"]
         .as_str()
         .and_then(id)

@@ -394,6 +394,71 @@ impl FakeDiscord {
         }
     }
 
+    /// `user` runs a slash command in their DM with the bot (no guild, no member: the
+    /// interaction carries `user` and `context: 1`, as Discord sends it).
+    pub fn run_dm_command(&self, user: u64, cmd: Command) -> InteractionHandle {
+        let mut cmd = cmd;
+        let id = self.mutate(|st| {
+            cmd.upload(st);
+            let cmd_id = find_command(&st.global_commands, &cmd.name)
+                .unwrap_or_else(|| st.world.next_id().to_string());
+            let (options, resolved) = cmd.build(st, 0, &self.base_url());
+            let data = json!({
+                "id": cmd_id, "name": cmd.name, "type": 1,
+                "options": options, "resolved": resolved,
+            });
+            let dm = crate::rest::create_dm(st, &json!({"recipient_id": user.to_string()}));
+            let channel: u64 = dm
+                .body
+                .as_ref()
+                .and_then(|b| b["id"].as_str())
+                .and_then(|s| s.parse().ok())
+                .expect("a DM channel");
+            dispatch_dm(self, st, user, channel, data)
+        });
+        InteractionHandle {
+            fake: self.clone(),
+            id,
+        }
+    }
+
+    /// `user` runs the message context-menu command `name` on `message_id` (type 3).
+    pub fn run_message_command(
+        &self,
+        guild: u64,
+        channel: u64,
+        user: u64,
+        name: &str,
+        message_id: u64,
+    ) -> InteractionHandle {
+        let id = self.mutate(|st| {
+            let registered = st
+                .guild_commands
+                .get(&guild)
+                .and_then(|l| find_typed_command(l, name, 3))
+                .or_else(|| find_typed_command(&st.global_commands, name, 3))
+                .unwrap_or_else(|| st.world.next_id().to_string());
+            let message = st
+                .world
+                .messages
+                .get(&message_id)
+                .cloned()
+                .unwrap_or_else(|| panic!("run_message_command: no message {message_id}"));
+            let data = json!({
+                "id": registered,
+                "name": name,
+                "type": 3,
+                "target_id": message_id.to_string(),
+                "resolved": {"messages": {message_id.to_string(): message}},
+            });
+            dispatch(self, st, 2, guild, channel, user, data, None)
+        });
+        InteractionHandle {
+            fake: self.clone(),
+            id,
+        }
+    }
+
     /// `user` clicks the button `custom_id` on message `message_id` (type 3, component 2).
     pub fn click_button(
         &self,
@@ -501,10 +566,56 @@ impl FakeDiscord {
 }
 
 fn find_command(list: &[Value], name: &str) -> Option<String> {
+    find_typed_command(list, name, 1)
+}
+
+/// A registered command's id by name and type (1 slash, 2 user menu, 3 message menu).
+fn find_typed_command(list: &[Value], name: &str, kind: u64) -> Option<String> {
     list.iter()
-        .find(|c| c["name"] == name && c["type"].as_u64().unwrap_or(1) == 1)
+        .find(|c| c["name"] == name && c["type"].as_u64().unwrap_or(1) == kind)
         .and_then(|c| c["id"].as_str())
         .map(str::to_string)
+}
+
+/// INTERACTION_CREATE for a slash command in the bot's DM with `user`.
+fn dispatch_dm(fake: &FakeDiscord, st: &mut State, user: u64, channel: u64, data: Value) -> u64 {
+    let id = st.world.next_id();
+    let token = format!("fake-interaction-token-{id}");
+    let payload = json!({
+        "id": id.to_string(),
+        "application_id": fake.application_id().to_string(),
+        "type": 2,
+        "data": data,
+        "channel": {"id": channel.to_string(), "type": 1},
+        "channel_id": channel.to_string(),
+        "user": payloads::user_by_id(&st.world, user),
+        "token": token,
+        "version": 1,
+        "app_permissions": "0",
+        "locale": "en-US",
+        "entitlements": [],
+        "authorizing_integration_owners": {"0": "0"},
+        "context": 1,
+        "attachment_size_limit": 10_485_760,
+    });
+    st.interactions.insert(
+        id,
+        InteractionRec {
+            id,
+            token,
+            kind: 2,
+            channel,
+            acked: None,
+            defer_ephemeral: false,
+            original: None,
+            source_message: None,
+            followups: Vec::new(),
+            callbacks: Vec::new(),
+            replies: Vec::new(),
+        },
+    );
+    st.gateway.emit("INTERACTION_CREATE", payload);
+    id
 }
 
 /// Build and emit INTERACTION_CREATE; returns the interaction id.
