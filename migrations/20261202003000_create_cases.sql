@@ -33,9 +33,13 @@ create table cases (
     -- Where the case came from.
     source text not null default 'command' check (source in ('command', 'discord', 'automod', 'escalation', 'appeal')),
     reverses uuid references cases (id),
+    -- For a case taken by hand in Discord's interface: its audit-log entry (a replayed
+    -- gateway event records nothing twice).
+    discord_entry_id bigint,
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
     unique (community_id, number),
+    unique (community_id, discord_entry_id),
     check ((expires_at is null) = (duration_secs is null)),
     check (status <> 'active' or kind in ('timeout', 'ban', 'quarantine')),
     check (duration_secs is null or kind in ('timeout', 'ban', 'quarantine'))

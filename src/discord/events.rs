@@ -43,6 +43,10 @@ pub async fn handle(ctx: &serenity::all::Context, app: &App, event: &FullEvent) 
             crate::commands::components::handle(ctx, app, component).await;
             Ok(())
         }
+        FullEvent::GuildAuditLogEntryCreate { entry, guild_id } => {
+            observe_sanction(ctx, app, *guild_id, entry).await;
+            Ok(())
+        }
         FullEvent::InteractionCreate {
             interaction: Interaction::Modal(modal),
         } => {
@@ -129,6 +133,48 @@ async fn check_message(app: &App, message: &Message) {
     };
     if let Err(error) = automod::on_message(&app.pool, &app.automod, &posted).await {
         tracing::error!(guild.id = %guild_id, user.id = %message.author.id, message.id = %message.id, error = %error, "automod verdict failed");
+    }
+}
+
+/// A ban, unban, kick or timeout a moderator took in Discord's own interface becomes a
+/// case attributed to them. The bot's own actions have their cases already.
+async fn observe_sanction(
+    ctx: &serenity::all::Context,
+    app: &App,
+    guild: serenity::all::GuildId,
+    entry: &serenity::all::AuditLogEntry,
+) {
+    use crate::moderation::{Kind, Observed};
+    use serenity::all::audit_log::{Action, Change, MemberAction};
+    if entry.user_id == ctx.cache.current_user().id {
+        return;
+    }
+    let Some(target) = entry.target_id.map(|t| serenity::all::UserId::new(t.get())) else {
+        return;
+    };
+    let timeout_change = entry.changes.iter().flatten().find_map(|c| match c {
+        Change::CommunicationDisabledUntil { new, .. } => Some(new.map(|t| *t)),
+        _ => None,
+    });
+    let (kind, until) = match (entry.action, timeout_change) {
+        (Action::Member(MemberAction::BanAdd), _) => (Kind::Ban, None),
+        (Action::Member(MemberAction::BanRemove), _) => (Kind::Unban, None),
+        (Action::Member(MemberAction::Kick), _) => (Kind::Kick, None),
+        (Action::Member(MemberAction::Update), Some(Some(until))) => (Kind::Timeout, Some(until)),
+        (Action::Member(MemberAction::Update), Some(None)) => (Kind::Untimeout, None),
+        _ => return,
+    };
+    let observed = Observed {
+        guild,
+        kind,
+        target,
+        moderator: entry.user_id,
+        reason: entry.reason.clone(),
+        until,
+        entry_id: entry.id.get(),
+    };
+    if let Err(error) = crate::moderation::record_observed(&app.pool, observed).await {
+        tracing::error!(guild.id = %guild, user.id = %target, error = %error, "recording a sanction taken in Discord failed");
     }
 }
 

@@ -45,6 +45,8 @@ pub struct NewCase<'a> {
     pub dm: &'a str,
     pub source: &'a str,
     pub reverses: Option<Uuid>,
+    /// The Discord audit-log entry of a case taken by hand in Discord's interface.
+    pub discord_entry: Option<u64>,
 }
 
 /// Which cases `/case list|search` wants.
@@ -123,8 +125,9 @@ pub async fn insert(
     let number = next_number(&mut *conn, community).await?;
     let sql = concat!(
         "insert into cases (id, community_id, number, kind, target_discord_id, moderator_discord_id,
-                            reason, evidence, duration_secs, expires_at, status, dm, source, reverses)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                            reason, evidence, duration_secs, expires_at, status, dm, source, reverses,
+                            discord_entry_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          returning ",
         columns!(),
         ""
@@ -144,9 +147,25 @@ pub async fn insert(
         .bind(new.dm)
         .bind(new.source)
         .bind(new.reverses)
+        .bind(new.discord_entry.map(sf))
         .fetch_one(conn)
         .await?;
     case_from_row(&row)
+}
+
+/// Whether a case already records this Discord audit-log entry.
+pub async fn has_entry(
+    conn: &mut PgConnection,
+    community: Uuid,
+    entry: u64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists(select 1 from cases where community_id = $1 and discord_entry_id = $2)",
+    )
+    .bind(community)
+    .bind(sf(entry))
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn by_number(

@@ -147,6 +147,19 @@ pub async fn enqueue_created(conn: &mut PgConnection, p: &Plan<'_>) -> Result<()
     mod_log(conn, community, p.settings, c, "created").await
 }
 
+/// A case Discord's interface made: only its record (and a timeout's expiry).
+pub async fn enqueue_observed(
+    conn: &mut PgConnection,
+    community: Uuid,
+    settings: &Settings,
+    case: &Case,
+) -> Result<(), sqlx::Error> {
+    if let Some(expires_at) = case.expires_at {
+        schedule_expiry(conn, community, case, expires_at).await?;
+    }
+    mod_log(conn, community, settings, case, "created").await
+}
+
 /// The job that lifts the sanction at `expires_at` (one per expiry time).
 pub async fn schedule_expiry(
     conn: &mut PgConnection,

@@ -163,6 +163,7 @@ pub(crate) async fn record_sanction(
         },
         source,
         reverses: revoked,
+        discord_entry: None,
     };
     let case = db::insert(tx, community.id, &new).await?;
     let plan = effects::Plan {
@@ -183,6 +184,80 @@ pub(crate) async fn record_sanction(
     )
     .await?;
     Ok(case)
+}
+
+/// A sanction a moderator took by hand in Discord's own interface, as Discord's audit
+/// log reports it.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub guild: GuildId,
+    pub kind: Kind,
+    pub target: UserId,
+    pub moderator: UserId,
+    pub reason: Option<String>,
+    /// A timeout's end.
+    pub until: Option<chrono::DateTime<Utc>>,
+    pub entry_id: u64,
+}
+
+/// Records a hand-made sanction as a case attributed to the moderator Discord names:
+/// nothing is done to Discord (it is done already) but the mod-log entry, the audit
+/// entry and, for a timeout, its expiry. A replayed entry records nothing.
+#[tracing::instrument(skip_all, fields(guild.id = %o.guild, user.id = %o.target, case.kind = %o.kind))]
+pub async fn record_observed(pool: &PgPool, o: Observed) -> Result<Option<Case>, Error> {
+    let (community, mut tx) = community::begin(pool, o.guild).await?;
+    if db::has_entry(&mut tx, community.id, o.entry_id).await? {
+        return Ok(None);
+    }
+    let superseded = o.kind.reverses().or(o.kind.lasts().then_some(o.kind));
+    let mut revoked = None;
+    if let Some(kind) = superseded {
+        for old in db::active(&mut tx, community.id, o.target, Some(kind)).await? {
+            let next = old
+                .status
+                .transition(case::Event::Revoke)
+                .map_err(|e| sqlx::Error::Protocol(format!("case #{}: {e}", old.number)))?;
+            db::set_status(&mut tx, community.id, old.id, next).await?;
+            revoked.get_or_insert(old.id);
+        }
+    }
+    let now = Utc::now();
+    let until = o.until.filter(|u| *u > now && o.kind == Kind::Timeout);
+    let reason = o
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| r.chars().take(MAX_REASON_CHARS).collect::<String>())
+        .unwrap_or_else(|| "(no reason given in Discord)".to_owned());
+    let new = db::NewCase {
+        kind: o.kind,
+        target: o.target,
+        moderator: o.moderator,
+        reason: &reason,
+        evidence: &[],
+        duration_secs: until.map(|u| (u - now).num_seconds().max(1)),
+        expires_at: until,
+        dm: "none",
+        source: "discord",
+        reverses: revoked,
+        discord_entry: Some(o.entry_id),
+    };
+    let case = db::insert(&mut tx, community.id, &new).await?;
+    let settings = community::settings_in(&mut tx, community.id).await?;
+    effects::enqueue_observed(&mut tx, community.id, &settings, &case).await?;
+    let correlation = Some(format!("discord-audit-log:{}", o.entry_id));
+    audit_case(
+        &mut tx,
+        community.id,
+        Actor::User(o.moderator),
+        "case.created",
+        &case,
+        correlation,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(case))
 }
 
 async fn audit_case(

@@ -636,3 +636,46 @@ async fn search_and_export_return_exactly_the_matching_cases() {
     assert_eq!(exported, vec![5, 2]);
     daemon.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_ban_made_by_hand_in_discord_becomes_a_case_attributed_to_its_moderator() {
+    let world = World::new().await;
+    let (daemon, moderator, _) = started(&world).await;
+    let g = world.guild.clone();
+    let ivan = member(&world, "ivan", &[]);
+    world
+        .discord
+        .ban_by_hand(g.id, moderator, ivan, Some("posted gore"));
+    world
+        .wait_for(|| async {
+            sqlx::query_scalar::<_, i64>("select count(*) from cases")
+                .fetch_one(&world.pool)
+                .await
+                .unwrap_or(0)
+                == 1
+        })
+        .await;
+    let (kind, by, reason, source): (String, i64, String, String) = sqlx::query_as(
+        "select kind, moderator_discord_id, reason, source from cases where number = 1",
+    )
+    .fetch_one(&world.pool)
+    .await
+    .expect("case");
+    assert_eq!(
+        (kind.as_str(), by as u64, reason.as_str(), source.as_str()),
+        ("ban", moderator, "posted gore", "discord")
+    );
+    assert_eq!(case_status(&world, 1).await, "active");
+    world
+        .wait_for(|| async { mod_log_titles(&world).iter().any(|t| t == "Case #1: ban") })
+        .await;
+    // It is not banned twice, and no DM is sent for a ban Discord already made.
+    assert!(world.discord.requests_matching("PUT", "/bans/").is_empty());
+    assert!(
+        world
+            .discord
+            .requests_matching("POST", "/users/@me/channels")
+            .is_empty()
+    );
+    daemon.stop().await.expect("stops");
+}

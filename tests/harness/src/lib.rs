@@ -665,6 +665,42 @@ impl FakeDiscord {
         Some(payloads::member(&st.world, m))
     }
 
+    /// A moderator bans `user` by hand in Discord's own interface: the ban, the member's
+    /// removal, `GUILD_BAN_ADD`, and the `GUILD_AUDIT_LOG_ENTRY_CREATE` (action 22) that
+    /// Discord sends bots with View Audit Log and the GUILD_MODERATION intent.
+    pub fn ban_by_hand(&self, guild: u64, moderator: u64, user: u64, reason: Option<&str>) {
+        self.mutate(|st| {
+            let is_member = st.world.guilds[&guild].members.contains_key(&user);
+            st.world
+                .guilds
+                .get_mut(&guild)
+                .expect("guild")
+                .bans
+                .insert(user, reason.map(str::to_string));
+            if is_member {
+                rest::remove_member(st, guild, user);
+            }
+            let banned = payloads::user_by_id(&st.world, user);
+            st.gateway.emit(
+                "GUILD_BAN_ADD",
+                json!({"guild_id": guild.to_string(), "user": banned}),
+            );
+            let entry = st.world.next_id();
+            st.gateway.emit(
+                "GUILD_AUDIT_LOG_ENTRY_CREATE",
+                json!({
+                    "guild_id": guild.to_string(),
+                    "id": entry.to_string(),
+                    "user_id": moderator.to_string(),
+                    "target_id": user.to_string(),
+                    "action_type": 22,
+                    "reason": reason,
+                    "changes": [],
+                }),
+            );
+        });
+    }
+
     /// Ban reason if the user is banned (`Some(None)`: banned without a reason).
     pub fn ban(&self, guild: u64, user: u64) -> Option<Option<String>> {
         self.lock()

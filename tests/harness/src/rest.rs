@@ -614,7 +614,7 @@ fn member_updated(st: &mut FakeState, g: u64, user: u64) {
     }
 }
 
-fn remove_member(st: &mut FakeState, g: u64, user: u64) {
+pub(crate) fn remove_member(st: &mut FakeState, g: u64, user: u64) {
     if let Some(guild) = st.world.guilds.get_mut(&g) {
         guild.members.remove(&user);
     }
