@@ -1,6 +1,13 @@
-//! Outbox throughput and latency, printed (not a timed test): enqueue + claim + apply +
-//! complete of N message jobs against the fake Discord with zero latency, and the
-//! pickup latency of one job enqueued into an idle queue (NOTIFY → worker → request).
+//! Outbox throughput and latency, printed (not a timed test), against the fake Discord
+//! with zero latency, in three phases:
+//! - drain: N message jobs enqueued with no worker running, then claimed + applied +
+//!   completed by the workers (the queue's own rate, with a backlog);
+//! - steady state: N more enqueued by 8 concurrent callers while the workers run, timed
+//!   from the first enqueue until the last job is done (enqueue + claim + apply +
+//!   complete at once, as the daemon sees it). The issue's goal (≥ 1,000 jobs/s) is
+//!   compared against this figure;
+//! - the pickup latency of one job enqueued into an idle queue (NOTIFY → worker → request).
+//!
 //! Needs PostgreSQL at GUILDOPS_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 //! Run: `cargo bench --bench jobs`.
 
@@ -35,7 +42,7 @@ async fn main() {
     let channel = ChannelId::new(guild.general_channel);
 
     let started = Instant::now();
-    enqueue_batch(&pool, community, channel, JOBS).await;
+    enqueue_batch(&pool, community, channel, 0, JOBS).await;
     let enqueue_secs = started.elapsed().as_secs_f64();
 
     let config = JobsConfig {
@@ -55,25 +62,38 @@ async fn main() {
     wait_until_done(&db.owner, JOBS as i64).await;
     let drain_secs = drain.elapsed().as_secs_f64();
 
+    // Steady state: the workers are running (and idle) while the same number arrives.
+    let steady = Instant::now();
+    enqueue_batch(&pool, community, channel, JOBS, JOBS).await;
+    let steady_enqueue_secs = steady.elapsed().as_secs_f64();
+    wait_until_done(&db.owner, 2 * JOBS as i64).await;
+    let steady_secs = steady.elapsed().as_secs_f64();
+
     let latencies = pickup_latencies(&pool, community, &discord, channel).await;
     stop.cancel();
     let _ = workers.await;
     db.drop().await;
 
+    let rate = |secs: f64| JOBS as f64 / secs;
     println!(
-        "jobs: {JOBS} enqueued in {enqueue_secs:.2}s ({:.0}/s, one transaction each, 8 concurrent callers)",
-        JOBS as f64 / enqueue_secs
+        "jobs: {WORKERS} workers, fake Discord in-process with zero latency, {JOBS} jobs per phase"
     );
     println!(
-        "jobs: {JOBS} claimed+applied+completed in {drain_secs:.2}s ({:.0} jobs/s, {WORKERS} workers)",
-        JOBS as f64 / drain_secs
+        "  enqueue alone:  {JOBS} in {enqueue_secs:.2} s = {:.0}/s (one durable transaction each, 8 concurrent callers)",
+        rate(enqueue_secs)
     );
     println!(
-        "jobs: end to end {:.0} jobs/s (enqueue + claim + apply + complete)",
-        JOBS as f64 / (enqueue_secs + drain_secs)
+        "  drain:          {JOBS} claimed+applied+completed from a backlog in {drain_secs:.2} s = {:.0} jobs/s",
+        rate(drain_secs)
     );
     println!(
-        "idle pickup latency over {SAMPLES} jobs: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "  steady state:   {JOBS} enqueued while the workers ran, all done in {steady_secs:.2} s = {:.0} jobs/s \
+         (enqueue side {:.0}/s) <- compared with the goal, >= 1,000 jobs/s",
+        rate(steady_secs),
+        rate(steady_enqueue_secs)
+    );
+    println!(
+        "  idle pickup latency over {SAMPLES} jobs: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (goal: p99 <= 1 s)",
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99),
         percentile(&latencies, 1.0)
@@ -92,14 +112,14 @@ fn message(community: Uuid, channel: ChannelId, n: usize) -> NewJob {
     )
 }
 
-/// One durable transaction per job, as a domain would, from 8 concurrent callers
-/// (gateway events and commands arrive concurrently in the daemon too).
-async fn enqueue_batch(pool: &PgPool, community: Uuid, channel: ChannelId, n: usize) {
+/// Jobs `first..first + n`, one durable transaction per job, as a domain would, from 8
+/// concurrent callers (gateway events and commands arrive concurrently in the daemon too).
+async fn enqueue_batch(pool: &PgPool, community: Uuid, channel: ChannelId, first: usize, n: usize) {
     let mut callers = tokio::task::JoinSet::new();
     for caller in 0..8 {
         let pool = pool.clone();
         callers.spawn(async move {
-            for i in (caller..n).step_by(8) {
+            for i in (first + caller..first + n).step_by(8) {
                 let mut tx = tenant::begin(&pool, community).await.expect("tx");
                 outbox::enqueue(&mut tx, message(community, channel, i))
                     .await

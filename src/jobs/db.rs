@@ -1,5 +1,6 @@
 //! SQL for running jobs: claim (FOR UPDATE SKIP LOCKED, so any number of workers in any
-//! number of processes never take the same job), lease renewal, finishing, reclaiming
+//! number of processes never take the same job; several jobs per statement), lease
+//! renewal, finishing (several per statement), reclaiming
 //! expired leases, pruning and alert grouping. Status strings come from
 //! `outbox::Status::transition`, never spelled here.
 
@@ -9,16 +10,21 @@ use uuid::Uuid;
 
 use crate::outbox::{Event, Status};
 
-/// A job this worker now holds under a lease.
+/// A job this process now holds under a lease.
 #[derive(Debug)]
 pub struct Claimed {
     pub id: i64,
+    /// The claim's own `locked_by` token: renewals and the finish match it, so a job
+    /// that was reclaimed meanwhile (and maybe claimed again) is never touched by the
+    /// worker that lost it.
+    pub token: String,
     pub community_id: Option<Uuid>,
     pub attempts: i32,
     pub payload: serde_json::Value,
 }
 
 /// How a held job ends this run.
+#[derive(Debug, Clone)]
 pub struct Finish {
     pub status: Status,
     pub run_at: Option<DateTime<Utc>>,
@@ -33,39 +39,45 @@ fn status(event: Event, from: Status) -> &'static str {
     from.transition(event).unwrap_or(from).as_str()
 }
 
+/// Claims up to `limit` due jobs in one statement, all under `token`. Rows another
+/// transaction is claiming are skipped, not waited for.
 pub async fn claim(
     pool: &PgPool,
-    worker: &str,
+    token: &str,
     lease_secs: i64,
-) -> Result<Option<Claimed>, sqlx::Error> {
-    let row = sqlx::query(
+    limit: usize,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    let rows = sqlx::query(
         "update jobs set status = $3, attempts = attempts + 1, locked_by = $1,
                 lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
-         where id = (select id from jobs where status = 'pending' and run_at <= now()
-                     order by run_at limit 1 for update skip locked)
+         where id in (select id from jobs where status = 'pending' and run_at <= now()
+                      order by run_at limit $4 for update skip locked)
          returning id, community_id, attempts, payload",
     )
-    .bind(worker)
+    .bind(token)
     .bind(lease_secs as f64)
     .bind(status(Event::Claim, Status::Pending))
-    .fetch_optional(pool)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
     .await?;
-    row.map(|r| {
-        Ok(Claimed {
-            id: r.try_get("id")?,
-            community_id: r.try_get("community_id")?,
-            attempts: r.try_get("attempts")?,
-            payload: r.try_get("payload")?,
+    rows.iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: r.try_get("id")?,
+                token: token.to_owned(),
+                community_id: r.try_get("community_id")?,
+                attempts: r.try_get("attempts")?,
+                payload: r.try_get("payload")?,
+            })
         })
-    })
-    .transpose()
+        .collect()
 }
 
 /// False when the lease was lost (reclaimed after expiring): stop touching the job.
 pub async fn renew(
     pool: &PgPool,
     id: i64,
-    worker: &str,
+    token: &str,
     lease_secs: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -73,7 +85,7 @@ pub async fn renew(
          where id = $1 and locked_by = $2 and status = 'running'",
     )
     .bind(id)
-    .bind(worker)
+    .bind(token)
     .bind(lease_secs as f64)
     .execute(pool)
     .await?;
@@ -84,27 +96,46 @@ pub async fn renew(
 pub async fn finish(
     conn: &mut PgConnection,
     id: i64,
-    worker: &str,
+    token: &str,
     f: &Finish,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update jobs set status = $3, lease_expires_at = null, locked_by = null,
-                run_at = coalesce($4, run_at), last_error = coalesce($5, last_error),
-                failure_kind = $6, attempts = attempts - $7::int,
-                finished_at = case when $3 in ('done', 'failed', 'dead') then now() end,
+    let held = finish_many(conn, &[(id, token, f)]).await?;
+    Ok(held.contains(&id))
+}
+
+/// Ends several held jobs in one statement; returns the ids that were still held (a
+/// job whose lease was lost is left to its new holder).
+pub async fn finish_many(
+    conn: &mut PgConnection,
+    jobs: &[(i64, &str, &Finish)],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let ids: Vec<i64> = jobs.iter().map(|j| j.0).collect();
+    let tokens: Vec<&str> = jobs.iter().map(|j| j.1).collect();
+    let statuses: Vec<&str> = jobs.iter().map(|j| j.2.status.as_str()).collect();
+    let run_ats: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|j| j.2.run_at).collect();
+    let errors: Vec<Option<&str>> = jobs.iter().map(|j| j.2.error.as_deref()).collect();
+    let kinds: Vec<Option<&str>> = jobs.iter().map(|j| j.2.failure_kind).collect();
+    let refunds: Vec<i32> = jobs.iter().map(|j| i32::from(j.2.refund_attempt)).collect();
+    sqlx::query_scalar(
+        "update jobs j set status = f.status, lease_expires_at = null, locked_by = null,
+                run_at = coalesce(f.run_at, j.run_at), last_error = coalesce(f.error, j.last_error),
+                failure_kind = f.kind, attempts = j.attempts - f.refund,
+                finished_at = case when f.status in ('done', 'failed', 'dead') then now() end,
                 updated_at = now()
-         where id = $1 and locked_by = $2 and status = 'running'",
+           from unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
+                       $6::text[], $7::int[]) as f(id, token, status, run_at, error, kind, refund)
+          where j.id = f.id and j.locked_by = f.token and j.status = 'running'
+          returning j.id",
     )
-    .bind(id)
-    .bind(worker)
-    .bind(f.status.as_str())
-    .bind(f.run_at)
-    .bind(&f.error)
-    .bind(f.failure_kind)
-    .bind(i32::from(f.refund_attempt))
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .bind(&ids)
+    .bind(&tokens)
+    .bind(&statuses)
+    .bind(&run_ats)
+    .bind(&errors)
+    .bind(&kinds)
+    .bind(&refunds)
+    .fetch_all(conn)
+    .await
 }
 
 /// Jobs whose worker vanished go back to the queue (or die when out of attempts).
@@ -124,18 +155,25 @@ pub async fn reclaim_expired(pool: &PgPool, max_attempts: i32) -> Result<u64, sq
     Ok(done.rows_affected())
 }
 
-/// Done jobs after `done_secs`; failed and dead ones after `failed_secs`.
+/// Done jobs after `done_secs`; failed and dead ones after `failed_secs`. Two
+/// statements, each walking its own partial index (the queue's sessions have bitmap
+/// scans off, so an `or` of both would read the whole table).
 pub async fn prune(pool: &PgPool, done_secs: i64, failed_secs: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "delete from jobs where
-            (status = 'done' and finished_at < now() - make_interval(secs => $1))
-         or (status in ('failed', 'dead') and updated_at < now() - make_interval(secs => $2))",
+        "delete from jobs
+          where status = 'done' and finished_at < now() - make_interval(secs => $1)",
     )
     .bind(done_secs as f64)
+    .execute(pool)
+    .await?;
+    let unresolved = sqlx::query(
+        "delete from jobs where status in ('failed', 'dead')
+            and updated_at < now() - make_interval(secs => $1)",
+    )
     .bind(failed_secs as f64)
     .execute(pool)
     .await?;
-    Ok(done.rows_affected())
+    Ok(done.rows_affected() + unresolved.rows_affected())
 }
 
 /// When the next pending job is due, so an idle worker sleeps exactly until then.

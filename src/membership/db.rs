@@ -101,7 +101,8 @@ pub struct EventRow<'a> {
     pub api_version: Option<&'a str>,
     pub created: DateTime<Utc>,
     pub outcome: &'a str,
-    pub payload: &'a serde_json::Value,
+    /// The event's JSON text, as received.
+    pub payload: &'a str,
 }
 
 /// False when the event id was already recorded: a duplicate delivery.
@@ -109,7 +110,7 @@ pub async fn record_event(conn: &mut PgConnection, e: &EventRow<'_>) -> Result<b
     let id: Option<String> = sqlx::query_scalar(
         "insert into stripe_events
             (id, community_id, event_type, api_version, event_created_at, outcome, payload)
-         values ($1, $2, $3, $4, $5, $6, $7)
+         values ($1, $2, $3, $4, $5, $6, $7::jsonb)
          on conflict (id) do nothing
          returning id",
     )

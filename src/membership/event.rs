@@ -23,7 +23,9 @@ pub struct Envelope {
     pub created: DateTime<Utc>,
     pub api_version: Option<String>,
     pub object: Value,
-    pub raw: Value,
+    /// The body as Stripe sent it (stored as is: re-serialising the parsed tree cost
+    /// more than the rest of the parsing).
+    pub raw: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,22 +110,26 @@ pub enum Fact {
 }
 
 pub fn envelope(body: &[u8]) -> Result<Envelope, Malformed> {
-    let raw: Value = serde_json::from_slice(body)?;
-    let id = str_at(&raw, &["id"]).ok_or(Malformed::Missing("id"))?;
-    let kind = str_at(&raw, &["type"]).ok_or(Malformed::Missing("type"))?;
-    let created = raw["created"]
+    let mut parsed: Value = serde_json::from_slice(body)?;
+    let id = str_at(&parsed, &["id"]).ok_or(Malformed::Missing("id"))?;
+    let kind = str_at(&parsed, &["type"]).ok_or(Malformed::Missing("type"))?;
+    let created = parsed["created"]
         .as_i64()
         .and_then(|t| DateTime::from_timestamp(t, 0))
         .ok_or(Malformed::Missing("created"))?;
-    let object = raw["data"]["object"].clone();
+    let api_version = str_at(&parsed, &["api_version"]);
+    // Moved out, not cloned: the object is most of the event.
+    let object = parsed["data"]["object"].take();
     if !object.is_object() {
         return Err(Malformed::Missing("data.object"));
     }
+    // `from_slice` accepted it, so it is UTF-8.
+    let raw = String::from_utf8_lossy(body).into_owned();
     Ok(Envelope {
         id,
         kind,
         created,
-        api_version: str_at(&raw, &["api_version"]),
+        api_version,
         object,
         raw,
     })
