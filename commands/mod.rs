@@ -61,6 +61,7 @@ pub fn all() -> Vec<Command> {
         sanctions::quarantine(),
         sanctions::unquarantine(),
         sanctions::note(),
+        sanctions::moderate_member(),
         case::case(),
         case::history(),
         report::report(),

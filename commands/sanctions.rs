@@ -241,6 +241,62 @@ pub async fn note(
     .await
 }
 
+#[derive(Debug, poise::Modal)]
+#[name = "Moderate member"]
+struct ModerateModal {
+    #[name = "Action: warn, timeout, kick, ban, quarantine or note"]
+    #[max_length = 12]
+    action: String,
+    #[name = "Duration (timeout, ban, quarantine), e.g. 1h or 7d"]
+    #[max_length = 10]
+    duration: Option<String>,
+    #[name = "Reason (they are told, except for a note)"]
+    #[paragraph]
+    #[max_length = 1000]
+    reason: String,
+}
+
+/// The "Moderate member" context menu: pick the action in a form
+#[poise::command(
+    context_menu_command = "Moderate member",
+    guild_only,
+    default_member_permissions = "MODERATE_MEMBERS",
+    check = "super::checks::moderator"
+)]
+pub async fn moderate_member(ctx: Context<'_>, user: User) -> Result<(), CommandError> {
+    let poise::Context::Application(app) = ctx else {
+        return Ok(());
+    };
+    let Some(form) = poise::execute_modal::<_, _, ModerateModal>(
+        app,
+        None,
+        Some(std::time::Duration::from_secs(600)),
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let kind = match form.action.trim().to_lowercase().as_str() {
+        "warn" => Kind::Warn,
+        "timeout" => Kind::Timeout,
+        "kick" => Kind::Kick,
+        "ban" => Kind::Ban,
+        "quarantine" => Kind::Quarantine,
+        "note" => Kind::Note,
+        other => {
+            return Err(CommandError::User(format!(
+                "`{other}` is not an action here: use warn, timeout, kick, ban, quarantine or note."
+            )));
+        }
+    };
+    let target = if kind == Kind::Note {
+        Target::reversal(&user)
+    } else {
+        Target::user(&user)
+    };
+    act(ctx, kind, target, form.reason, form.duration, None, 0).await
+}
+
 /// Who a sanction is for, and whether their rank must be checked.
 struct Target {
     id: UserId,

@@ -679,3 +679,40 @@ async fn a_ban_made_by_hand_in_discord_becomes_a_case_attributed_to_its_moderato
     );
     daemon.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn the_moderate_member_context_menu_opens_a_form_that_records_the_case() {
+    let world = World::new().await;
+    let (daemon, moderator, _) = started(&world).await;
+    let g = world.guild.clone();
+    let jo = member(&world, "jo", &[]);
+    let handle =
+        world
+            .discord
+            .run_user_command(g.id, g.admin_channel, moderator, "Moderate member", jo);
+    let modal = handle.reply(WAIT).await.expect("a form");
+    assert_eq!(modal.kind, 9, "{:?}", modal.raw);
+    let custom_id = modal.raw["data"]["custom_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("form id in {}", modal.raw))
+        .to_owned();
+    let fields = [
+        ("action", "timeout"),
+        ("duration", "2h"),
+        ("reason", "flooding"),
+    ];
+    let _ = world
+        .discord
+        .submit_modal(g.id, g.admin_channel, moderator, &custom_id, &fields)
+        .acknowledged(WAIT)
+        .await;
+    let said = text(&handle.nth_reply(1, WAIT).await);
+    assert!(
+        said.starts_with("Case #1:") && said.contains("for 2h"),
+        "{said}"
+    );
+    world
+        .wait_for(|| async { timeout_until(&world, jo).is_some() })
+        .await;
+    daemon.stop().await.expect("stops");
+}

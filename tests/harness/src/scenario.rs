@@ -459,6 +459,42 @@ impl FakeDiscord {
         }
     }
 
+    /// `user` runs the user context-menu command `name` on `target` (type 2).
+    pub fn run_user_command(
+        &self,
+        guild: u64,
+        channel: u64,
+        user: u64,
+        name: &str,
+        target: u64,
+    ) -> InteractionHandle {
+        let id = self.mutate(|st| {
+            let registered = st
+                .guild_commands
+                .get(&guild)
+                .and_then(|l| find_typed_command(l, name, 2))
+                .or_else(|| find_typed_command(&st.global_commands, name, 2))
+                .unwrap_or_else(|| st.world.next_id().to_string());
+            // The same resolved data a slash command's user option carries.
+            let (_, resolved) =
+                Command::new(name)
+                    .user("target", target)
+                    .build(st, guild, &self.base_url());
+            let data = json!({
+                "id": registered,
+                "name": name,
+                "type": 2,
+                "target_id": target.to_string(),
+                "resolved": resolved,
+            });
+            dispatch(self, st, 2, guild, channel, user, data, None)
+        });
+        InteractionHandle {
+            fake: self.clone(),
+            id,
+        }
+    }
+
     /// `user` clicks the button `custom_id` on message `message_id` (type 3, component 2).
     pub fn click_button(
         &self,
