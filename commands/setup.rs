@@ -16,7 +16,15 @@ use super::{CommandError, Context, guild};
     guild_only,
     default_member_permissions = "MANAGE_GUILD",
     required_permissions = "MANAGE_GUILD",
-    subcommands("channels", "moderators", "welcome", "autorole", "quarantine", "show"),
+    subcommands(
+        "channels",
+        "moderators",
+        "welcome",
+        "autorole",
+        "quarantine",
+        "warnings",
+        "show"
+    ),
     subcommand_required
 )]
 pub async fn setup(_: Context<'_>) -> Result<(), CommandError> {
@@ -101,6 +109,89 @@ async fn quarantine(
         ..Default::default()
     };
     apply(ctx, change).await
+}
+
+#[derive(Debug, poise::ChoiceParameter)]
+enum ThresholdAction {
+    #[name = "timeout"]
+    Timeout,
+    #[name = "kick"]
+    Kick,
+    #[name = "ban"]
+    Ban,
+    #[name = "quarantine"]
+    Quarantine,
+    #[name = "remove this threshold"]
+    Remove,
+}
+
+/// Warning points: how long warnings count, and what N active warnings trigger
+#[poise::command(slash_command, guild_only)]
+async fn warnings(
+    ctx: Context<'_>,
+    #[description = "Warnings count for this many days (default 30)"]
+    #[min = 1]
+    #[max = 365]
+    expiry_days: Option<i32>,
+    #[description = "At this many active warnings…"]
+    #[min = 1]
+    #[max = 100]
+    at: Option<i32>,
+    #[description = "…do this"] action: Option<ThresholdAction>,
+    #[description = "For how long (timeout, ban, quarantine), e.g. 1d"] duration: Option<String>,
+) -> Result<(), CommandError> {
+    use crate::moderation::Kind;
+    use crate::moderation::warnings::{self, PolicyChange};
+    let duration = duration
+        .map(|d| crate::automod::rules::parse_duration(&d).map_err(|e| CommandError::User(e.0)))
+        .transpose()?
+        .map(|d| i64::try_from(d).unwrap_or(i64::MAX));
+    let threshold = match (at, action) {
+        (None, None) => None,
+        (Some(n), Some(ThresholdAction::Remove)) => Some((n, None)),
+        (Some(n), Some(a)) => {
+            let kind = match a {
+                ThresholdAction::Timeout => Kind::Timeout,
+                ThresholdAction::Kick => Kind::Kick,
+                ThresholdAction::Ban => Kind::Ban,
+                _ => Kind::Quarantine,
+            };
+            Some((n, Some((kind, duration))))
+        }
+        _ => {
+            return Err(CommandError::User(
+                "Give both `at` and `action` to set a threshold.".into(),
+            ));
+        }
+    };
+    let change = PolicyChange {
+        expiry_days,
+        threshold,
+    };
+    let policy =
+        warnings::change_policy(&ctx.data().pool, guild(ctx)?, ctx.author().id, change).await?;
+    let mut text = format!("Saved. Warnings count for {} days.", policy.expiry_days);
+    if policy.thresholds.is_empty() {
+        text.push_str(" No thresholds.");
+    }
+    for t in &policy.thresholds {
+        let duration = t
+            .duration_secs
+            .map(|d| {
+                format!(
+                    " for {}",
+                    crate::automod::rules::format_duration(u64::try_from(d).unwrap_or(0))
+                )
+            })
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "\n• {} active warnings → {}{duration}",
+            t.warnings, t.kind
+        ));
+    }
+    ctx.send(poise::CreateReply::default().content(text).ephemeral(true))
+        .await?;
+    Ok(())
 }
 
 /// Set the welcome and farewell messages ({user} and {server} are filled in)

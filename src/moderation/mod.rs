@@ -11,6 +11,7 @@ pub mod db;
 mod effects;
 pub mod hierarchy;
 pub mod reports;
+pub mod warnings;
 
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -60,6 +61,8 @@ pub enum Error {
     Report(String),
     #[error("{0}")]
     Appeal(String),
+    #[error("{0}")]
+    Policy(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -183,6 +186,13 @@ pub(crate) async fn record_sanction(
         s.correlation_id,
     )
     .await?;
+    if case.kind == Kind::Warn
+        && let Some((active, threshold)) = warnings::reached(tx, community, &case).await?
+    {
+        let next = warnings::escalation(&case, community.guild_id, active, threshold);
+        // One level deep: an escalation is never a warning, so this ends here.
+        Box::pin(record_sanction(tx, community, next, "escalation")).await?;
+    }
     Ok(case)
 }
 

@@ -716,3 +716,69 @@ async fn the_moderate_member_context_menu_opens_a_form_that_records_the_case() {
         .await;
     daemon.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn active_warnings_reaching_a_threshold_escalate_and_old_ones_expire() {
+    let world = World::new().await;
+    let (daemon, moderator, _) = started(&world).await;
+    let g = world.guild.clone();
+    let said = run(
+        &world,
+        g.owner_id,
+        Command::new("setup")
+            .sub("warnings")
+            .integer("at", 2)
+            .integer("action", 0)
+            .string("duration", "1d"),
+    )
+    .await;
+    assert!(
+        said.contains("2 active warnings → timeout for 1d"),
+        "{said}"
+    );
+    let kim = member(&world, "kim", &[]);
+    let warn = |reason: &str| {
+        Command::new("warn")
+            .user("member", kim)
+            .string("reason", reason)
+    };
+    assert!(
+        run(&world, moderator, warn("one"))
+            .await
+            .starts_with("Case #1:")
+    );
+    // The first warning is 31 days old: it no longer counts.
+    sqlx::query("update cases set created_at = now() - interval '31 days' where number = 1")
+        .execute(&world.pool)
+        .await
+        .expect("age");
+    assert!(
+        run(&world, moderator, warn("two"))
+            .await
+            .starts_with("Case #2:")
+    );
+    assert!(
+        run(&world, moderator, warn("three"))
+            .await
+            .starts_with("Case #3:")
+    );
+    // Cases 2 and 3 are active: the threshold records case 4, a one-day timeout.
+    let (kind, source, duration): (String, String, Option<i64>) =
+        sqlx::query_as("select kind, source, duration_secs from cases where number = 4")
+            .fetch_one(&world.pool)
+            .await
+            .expect("escalation case");
+    assert_eq!(
+        (kind.as_str(), source.as_str(), duration),
+        ("timeout", "escalation", Some(86_400))
+    );
+    world
+        .wait_for(|| async { timeout_until(&world, kim).is_some() })
+        .await;
+    let cases: i64 = sqlx::query_scalar("select count(*) from cases")
+        .fetch_one(&world.pool)
+        .await
+        .expect("count");
+    assert_eq!(cases, 4, "case 2 alone reached nothing");
+    daemon.stop().await.expect("stops");
+}

@@ -120,6 +120,9 @@ async fn seed_membership(admin: &PgPool, community: Uuid, n: u64) {
          values ($1, $3, $3, now())",
         "insert into appeals (id, community_id, case_id, appellant_discord_id, reason)
          values ($2, $1, $2, $3, 'seed')",
+        "insert into warning_policies (community_id) values ($1)",
+        "insert into warning_thresholds (community_id, warnings, kind, duration_secs)
+         values ($1, 3, 'timeout', 86400)",
     ];
     for sql in statements {
         sqlx::query(sql)

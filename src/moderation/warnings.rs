@@ -1,0 +1,211 @@
+//! Warning points: a warning counts while it is younger than the community's expiry
+//! (30 days by default); when a member's active warnings reach a threshold, the
+//! threshold's sanction is recorded as an escalation case in the same transaction.
+
+use chrono::{Duration, Utc};
+use serenity::all::{GuildId, UserId};
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use super::{Case, Error, Kind, Sanction};
+use crate::audit::{self, Actor, NewEntry};
+use crate::community::{self, Community};
+
+pub const DEFAULT_EXPIRY_DAYS: i32 = 30;
+
+/// "At `warnings` active warnings, `kind` (for `duration_secs`)".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold {
+    pub warnings: i32,
+    pub kind: Kind,
+    pub duration_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub expiry_days: i32,
+    pub thresholds: Vec<Threshold>,
+}
+
+async fn policy_in(conn: &mut PgConnection, community: Uuid) -> Result<Policy, sqlx::Error> {
+    let expiry: Option<i32> =
+        sqlx::query_scalar("select expiry_days from warning_policies where community_id = $1")
+            .bind(community)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let rows = sqlx::query(
+        "select warnings, kind, duration_secs from warning_thresholds
+          where community_id = $1 order by warnings",
+    )
+    .bind(community)
+    .fetch_all(conn)
+    .await?;
+    let thresholds = rows
+        .iter()
+        .filter_map(|r| {
+            let kind: String = r.try_get("kind").ok()?;
+            Some(Threshold {
+                warnings: r.try_get("warnings").ok()?,
+                kind: Kind::parse(&kind)?,
+                duration_secs: r.try_get("duration_secs").ok()?,
+            })
+        })
+        .collect();
+    Ok(Policy {
+        expiry_days: expiry.unwrap_or(DEFAULT_EXPIRY_DAYS),
+        thresholds,
+    })
+}
+
+pub async fn policy(pool: &PgPool, guild: GuildId) -> Result<Policy, Error> {
+    let (community, mut tx) = community::begin(pool, guild).await?;
+    let policy = policy_in(&mut tx, community.id).await?;
+    tx.commit().await?;
+    Ok(policy)
+}
+
+/// What `/setup warnings` changes: the expiry, and one threshold set (`Some`) or
+/// removed (`None` kind).
+#[derive(Debug, Clone)]
+pub struct PolicyChange {
+    pub expiry_days: Option<i32>,
+    pub threshold: Option<(i32, Option<(Kind, Option<i64>)>)>,
+}
+
+pub async fn change_policy(
+    pool: &PgPool,
+    guild: GuildId,
+    actor: UserId,
+    change: PolicyChange,
+) -> Result<Policy, Error> {
+    if let Some(days) = change.expiry_days
+        && !(1..=365).contains(&days)
+    {
+        return Err(Error::Policy("warnings expire after 1 to 365 days".into()));
+    }
+    let (community, mut tx) = community::begin(pool, guild).await?;
+    let before = policy_in(&mut tx, community.id).await?;
+    if let Some(days) = change.expiry_days {
+        sqlx::query(
+            "insert into warning_policies (community_id, expiry_days) values ($1, $2)
+             on conflict (community_id) do update set expiry_days = excluded.expiry_days",
+        )
+        .bind(community.id)
+        .bind(days)
+        .execute(&mut *tx)
+        .await?;
+    }
+    match change.threshold {
+        Some((warnings, Some((kind, duration)))) => {
+            check_threshold(warnings, kind, duration)?;
+            sqlx::query(
+                "insert into warning_thresholds (community_id, warnings, kind, duration_secs)
+                 values ($1, $2, $3, $4)
+                 on conflict (community_id, warnings)
+                 do update set kind = excluded.kind, duration_secs = excluded.duration_secs",
+            )
+            .bind(community.id)
+            .bind(warnings)
+            .bind(kind.as_str())
+            .bind(duration)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Some((warnings, None)) => {
+            sqlx::query("delete from warning_thresholds where community_id = $1 and warnings = $2")
+                .bind(community.id)
+                .bind(warnings)
+                .execute(&mut *tx)
+                .await?;
+        }
+        None => {}
+    }
+    let after = policy_in(&mut tx, community.id).await?;
+    let mut entry = NewEntry::new(
+        community.id,
+        Actor::User(actor),
+        "warning_policy.updated",
+        format!("community:{}", community.id),
+    );
+    entry.before = Some(json(&before));
+    entry.after = Some(json(&after));
+    audit::record(&mut tx, entry).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+fn check_threshold(warnings: i32, kind: Kind, duration: Option<i64>) -> Result<(), Error> {
+    if !(1..=100).contains(&warnings) {
+        return Err(Error::Policy("a threshold is 1 to 100 warnings".into()));
+    }
+    match (kind, duration) {
+        (Kind::Timeout, None) => Err(Error::NeedsDuration),
+        (Kind::Kick, Some(_)) => Err(Error::NoDuration(Kind::Kick)),
+        (Kind::Timeout | Kind::Kick | Kind::Ban | Kind::Quarantine, _) => Ok(()),
+        (other, _) => Err(Error::Policy(format!(
+            "a threshold can time out, kick, ban or quarantine, not {other}"
+        ))),
+    }
+}
+
+fn json(p: &Policy) -> serde_json::Value {
+    serde_json::json!({
+        "expiry_days": p.expiry_days,
+        "thresholds": p.thresholds.iter().map(|t| serde_json::json!({
+            "warnings": t.warnings,
+            "kind": t.kind.as_str(),
+            "duration_secs": t.duration_secs,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// After a warning: the member's active warnings, and the threshold they reached
+/// exactly (so each threshold fires once per climb).
+pub(super) async fn reached(
+    conn: &mut PgConnection,
+    community: &Community,
+    warning: &Case,
+) -> Result<Option<(i64, Threshold)>, sqlx::Error> {
+    let policy = policy_in(&mut *conn, community.id).await?;
+    if policy.thresholds.is_empty() {
+        return Ok(None);
+    }
+    let since = Utc::now() - Duration::days(i64::from(policy.expiry_days));
+    let active: i64 = sqlx::query_scalar(
+        "select count(*) from cases
+          where community_id = $1 and target_discord_id = $2 and kind = 'warn'
+            and created_at >= $3",
+    )
+    .bind(community.id)
+    .bind(warning.target.get() as i64)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok(policy
+        .thresholds
+        .into_iter()
+        .find(|t| i64::from(t.warnings) == active)
+        .map(|t| (active, t)))
+}
+
+/// The escalation case a threshold records, for the same member and moderator.
+pub(super) fn escalation(warning: &Case, guild: GuildId, active: i64, t: Threshold) -> Sanction {
+    Sanction {
+        guild,
+        kind: t.kind,
+        target: warning.target,
+        moderator: warning.moderator,
+        reason: format!(
+            "{active} active warnings (the latest is case #{}): {}",
+            warning.number, warning.reason
+        )
+        .chars()
+        .take(super::MAX_REASON_CHARS)
+        .collect(),
+        evidence: Vec::new(),
+        duration_secs: t.duration_secs,
+        delete_message_secs: 0,
+        facts: None,
+        correlation_id: Some(format!("escalation:{}", warning.id)),
+    }
+}
