@@ -141,14 +141,14 @@ async fn warnings(
     #[description = "For how long (timeout, ban, quarantine), e.g. 1d"] duration: Option<String>,
 ) -> Result<(), CommandError> {
     use crate::moderation::Kind;
-    use crate::moderation::warnings::{self, PolicyChange};
+    use crate::moderation::warnings::{self, PolicyChange, Threshold, ThresholdChange};
     let duration = duration
         .map(|d| crate::automod::rules::parse_duration(&d).map_err(|e| CommandError::User(e.0)))
         .transpose()?
         .map(|d| i64::try_from(d).unwrap_or(i64::MAX));
     let threshold = match (at, action) {
         (None, None) => None,
-        (Some(n), Some(ThresholdAction::Remove)) => Some((n, None)),
+        (Some(n), Some(ThresholdAction::Remove)) => Some(ThresholdChange::Remove { warnings: n }),
         (Some(n), Some(a)) => {
             let kind = match a {
                 ThresholdAction::Timeout => Kind::Timeout,
@@ -156,7 +156,11 @@ async fn warnings(
                 ThresholdAction::Ban => Kind::Ban,
                 _ => Kind::Quarantine,
             };
-            Some((n, Some((kind, duration))))
+            Some(ThresholdChange::Set(Threshold {
+                warnings: n,
+                kind,
+                duration_secs: duration,
+            }))
         }
         _ => {
             return Err(CommandError::User(

@@ -64,12 +64,18 @@ pub async fn policy(pool: &PgPool, guild: GuildId) -> Result<Policy, Error> {
     Ok(policy)
 }
 
-/// What `/setup warnings` changes: the expiry, and one threshold set (`Some`) or
-/// removed (`None` kind).
+/// One threshold set or removed.
+#[derive(Debug, Clone, Copy)]
+pub enum ThresholdChange {
+    Set(Threshold),
+    Remove { warnings: i32 },
+}
+
+/// What `/setup warnings` changes: the expiry and/or one threshold.
 #[derive(Debug, Clone)]
 pub struct PolicyChange {
     pub expiry_days: Option<i32>,
-    pub threshold: Option<(i32, Option<(Kind, Option<i64>)>)>,
+    pub threshold: Option<ThresholdChange>,
 }
 
 pub async fn change_policy(
@@ -96,7 +102,11 @@ pub async fn change_policy(
         .await?;
     }
     match change.threshold {
-        Some((warnings, Some((kind, duration)))) => {
+        Some(ThresholdChange::Set(Threshold {
+            warnings,
+            kind,
+            duration_secs: duration,
+        })) => {
             check_threshold(warnings, kind, duration)?;
             sqlx::query(
                 "insert into warning_thresholds (community_id, warnings, kind, duration_secs)
@@ -111,7 +121,7 @@ pub async fn change_policy(
             .execute(&mut *tx)
             .await?;
         }
-        Some((warnings, None)) => {
+        Some(ThresholdChange::Remove { warnings }) => {
             sqlx::query("delete from warning_thresholds where community_id = $1 and warnings = $2")
                 .bind(community.id)
                 .bind(warnings)
