@@ -52,6 +52,10 @@ enum KindChoice {
     Quarantine,
     #[name = "unquarantine"]
     Unquarantine,
+    #[name = "mute"]
+    Mute,
+    #[name = "unmute"]
+    Unmute,
 }
 
 impl From<KindChoice> for Kind {
@@ -67,6 +71,8 @@ impl From<KindChoice> for Kind {
             KindChoice::Untimeout => Kind::Untimeout,
             KindChoice::Quarantine => Kind::Quarantine,
             KindChoice::Unquarantine => Kind::Unquarantine,
+            KindChoice::Mute => Kind::Mute,
+            KindChoice::Unmute => Kind::Unmute,
         }
     }
 }
@@ -166,6 +172,7 @@ async fn edit(
     #[description = "The new duration from when the case was made, e.g. 7d"] duration: Option<
         String,
     >,
+    #[description = "Whether the member may appeal it"] appealable: Option<bool>,
 ) -> Result<(), CommandError> {
     let duration = duration
         .map(|d| parse_duration(&d).map_err(|e| CommandError::User(e.0)))
@@ -178,9 +185,15 @@ async fn edit(
         number,
         reason,
         duration,
+        appealable,
     )
     .await?;
-    reply(ctx, format!("Saved.\n{}", line(&case))).await
+    let appeals = if case.appealable {
+        ""
+    } else {
+        " (not appealable)"
+    };
+    reply(ctx, format!("Saved{appeals}.\n{}", line(&case))).await
 }
 
 /// Hide a case from lists and history (or show it again)

@@ -60,6 +60,8 @@ pub fn all() -> Vec<Command> {
         sanctions::untimeout(),
         sanctions::quarantine(),
         sanctions::unquarantine(),
+        sanctions::mute(),
+        sanctions::unmute(),
         sanctions::note(),
         sanctions::moderate_member(),
         case::case(),

@@ -215,6 +215,43 @@ pub async fn unquarantine(
     act(ctx, Kind::Unquarantine, target, reason, None, None, 0).await
 }
 
+/// Give a member the mute role, for a while or until lifted (moderators)
+#[poise::command(
+    slash_command,
+    guild_only,
+    default_member_permissions = "MODERATE_MEMBERS",
+    check = "super::checks::moderator"
+)]
+pub async fn mute(
+    ctx: Context<'_>,
+    #[description = "Who"] member: Member,
+    #[description = "Why (they are told)"]
+    #[max_length = 1000]
+    reason: String,
+    #[description = "How long, e.g. 3d (until lifted when empty)"] duration: Option<String>,
+) -> Result<(), CommandError> {
+    let target = Target::member(&member);
+    act(ctx, Kind::Mute, target, reason, duration, None, 0).await
+}
+
+/// Take a member's mute role away (moderators)
+#[poise::command(
+    slash_command,
+    guild_only,
+    default_member_permissions = "MODERATE_MEMBERS",
+    check = "super::checks::moderator"
+)]
+pub async fn unmute(
+    ctx: Context<'_>,
+    #[description = "Who"] member: Member,
+    #[description = "Why"]
+    #[max_length = 1000]
+    reason: String,
+) -> Result<(), CommandError> {
+    let target = Target::reversal(&member.user);
+    act(ctx, Kind::Unmute, target, reason, None, None, 0).await
+}
+
 /// Add a note to a member's record; they are not told (moderators)
 #[poise::command(
     slash_command,
@@ -244,7 +281,7 @@ pub async fn note(
 #[derive(Debug, poise::Modal)]
 #[name = "Moderate member"]
 struct ModerateModal {
-    #[name = "Action: warn, timeout, kick, ban, quarantine or note"]
+    #[name = "Action: warn, timeout, kick, ban, mute, note…"]
     #[max_length = 12]
     action: String,
     #[name = "Duration (timeout, ban, quarantine), e.g. 1h or 7d"]
@@ -282,10 +319,11 @@ pub async fn moderate_member(ctx: Context<'_>, user: User) -> Result<(), Command
         "kick" => Kind::Kick,
         "ban" => Kind::Ban,
         "quarantine" => Kind::Quarantine,
+        "mute" => Kind::Mute,
         "note" => Kind::Note,
         other => {
             return Err(CommandError::User(format!(
-                "`{other}` is not an action here: use warn, timeout, kick, ban, quarantine or note."
+                "`{other}` is not an action here: use warn, timeout, kick, ban, quarantine, mute or note."
             )));
         }
     };

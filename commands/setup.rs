@@ -22,6 +22,7 @@ use super::{CommandError, Context, guild};
         "welcome",
         "autorole",
         "quarantine",
+        "mute",
         "warnings",
         "show"
     ),
@@ -125,7 +126,20 @@ enum ThresholdAction {
     Remove,
 }
 
-/// Warning points: how long warnings count, and what N active warnings trigger
+/// Set the mute role (it should deny Send Messages; moderators' /mute gives it)
+#[poise::command(slash_command, guild_only)]
+async fn mute(
+    ctx: Context<'_>,
+    #[description = "The role that takes away speaking (must be below my role)"] role: RoleId,
+) -> Result<(), CommandError> {
+    let change = SettingsChange {
+        mute_role: Some(role),
+        ..Default::default()
+    };
+    apply(ctx, change).await
+}
+
+/// Warning points (expiry, thresholds) and the ban-appeal rule
 #[poise::command(slash_command, guild_only)]
 async fn warnings(
     ctx: Context<'_>,
@@ -139,6 +153,8 @@ async fn warnings(
     at: Option<i32>,
     #[description = "…do this"] action: Option<ThresholdAction>,
     #[description = "For how long (timeout, ban, quarantine), e.g. 1d"] duration: Option<String>,
+    #[description = "A ban's appeal needs a moderator other than the one who banned"]
+    ban_appeals_other_moderator: Option<bool>,
 ) -> Result<(), CommandError> {
     use crate::moderation::Kind;
     use crate::moderation::warnings::{self, PolicyChange, Threshold, ThresholdChange};
@@ -171,10 +187,14 @@ async fn warnings(
     let change = PolicyChange {
         expiry_days,
         threshold,
+        ban_appeal_needs_other_moderator: ban_appeals_other_moderator,
     };
     let policy =
         warnings::change_policy(&ctx.data().pool, guild(ctx)?, ctx.author().id, change).await?;
     let mut text = format!("Saved. Warnings count for {} days.", policy.expiry_days);
+    if policy.ban_appeal_needs_other_moderator {
+        text.push_str(" A ban's appeal needs a moderator other than the one who banned.");
+    }
     if policy.thresholds.is_empty() {
         text.push_str(" No thresholds.");
     }
@@ -275,10 +295,12 @@ fn render(s: &Settings) -> String {
     let _ = writeln!(out, "Farewell message: {}", text(&s.farewell_message));
     let _ = writeln!(out, "Auto-roles: {}", roles(&s.auto_roles));
     let quarantine = s.quarantine_role.map(|r| r.mention().to_string());
-    let _ = write!(
+    let _ = writeln!(
         out,
         "Quarantine role: {}",
         quarantine.as_deref().unwrap_or("not set")
     );
+    let mute = s.mute_role.map(|r| r.mention().to_string());
+    let _ = write!(out, "Mute role: {}", mute.as_deref().unwrap_or("not set"));
     out
 }

@@ -58,3 +58,5 @@ create policy tenant on automod_hits
 -- The role automod's `quarantine` action (and, later, moderators) gives: it should
 -- hide the server's channels. Set with `/setup quarantine`.
 alter table community_settings add column quarantine_role_id bigint;
+-- The role moderators' `/mute` gives (it should deny Send Messages). `/setup mute`.
+alter table community_settings add column mute_role_id bigint;

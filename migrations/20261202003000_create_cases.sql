@@ -15,7 +15,7 @@ create table cases (
     community_id uuid not null references communities (id),
     number integer not null check (number > 0),
     kind text not null check (kind in ('note', 'warn', 'timeout', 'kick', 'ban', 'softban',
-        'unban', 'untimeout', 'quarantine', 'unquarantine')),
+        'unban', 'untimeout', 'quarantine', 'unquarantine', 'mute', 'unmute')),
     target_discord_id bigint not null,
     moderator_discord_id bigint not null,
     -- Free text about a member: erasable (the audit log hashes only its digest).
@@ -41,8 +41,8 @@ create table cases (
     unique (community_id, number),
     unique (community_id, discord_entry_id),
     check ((expires_at is null) = (duration_secs is null)),
-    check (status <> 'active' or kind in ('timeout', 'ban', 'quarantine')),
-    check (duration_secs is null or kind in ('timeout', 'ban', 'quarantine'))
+    check (status <> 'active' or kind in ('timeout', 'ban', 'quarantine', 'mute')),
+    check (duration_secs is null or kind in ('timeout', 'ban', 'quarantine', 'mute'))
 );
 create index cases_target on cases (community_id, target_discord_id, created_at desc);
 create index cases_moderator on cases (community_id, moderator_discord_id, created_at desc);
@@ -53,7 +53,7 @@ create table case_edits (
     community_id uuid not null references communities (id),
     case_id uuid not null references cases (id),
     editor_discord_id bigint not null,
-    field text not null check (field in ('reason', 'duration', 'hidden')),
+    field text not null check (field in ('reason', 'duration', 'hidden', 'appealable')),
     before text,
     after text,
     edited_at timestamptz not null default now()

@@ -5,7 +5,9 @@
 
 create table warning_policies (
     community_id uuid primary key references communities (id),
-    expiry_days integer not null default 30 check (expiry_days between 1 and 365)
+    expiry_days integer not null default 30 check (expiry_days between 1 and 365),
+    -- Appeals of a ban must be approved by a moderator other than the one who banned.
+    ban_appeal_needs_other_moderator boolean not null default false
 );
 
 create table warning_thresholds (

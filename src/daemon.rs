@@ -255,6 +255,15 @@ pub fn scheduled_handlers(config: &Config) -> jobs::scheduled::Handlers {
                 .map_err(moderation_failed)
         })
         .register(
+            crate::moderation::DM_UNDELIVERABLE_JOB,
+            |ctx: Context| async move {
+                let c = community(&ctx)?;
+                crate::moderation::dm_undeliverable(&ctx.pool, c, &ctx.data)
+                    .await
+                    .map_err(moderation_failed)
+            },
+        )
+        .register(
             crate::moderation::RENEW_TIMEOUT_JOB,
             |ctx: Context| async move {
                 let c = community(&ctx)?;

@@ -305,6 +305,7 @@ async fn enqueue_plan(
             Job::SendDm {
                 user_id: incident.author,
                 content,
+                on_failure: None,
             },
         ));
     }

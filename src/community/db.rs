@@ -27,7 +27,7 @@ macro_rules! settings_columns {
     () => {
         "admin_channel_id, mod_log_channel_id, moderator_role_ids, \
          welcome_channel_id, welcome_message, farewell_message, auto_role_ids, \
-         quarantine_role_id"
+         quarantine_role_id, mute_role_id"
     };
 }
 
@@ -290,6 +290,9 @@ fn settings_from_row(row: &PgRow) -> Result<Settings, sqlx::Error> {
         quarantine_role: row
             .try_get::<Option<i64>, _>("quarantine_role_id")?
             .map(|id| RoleId::new(unsf(id))),
+        mute_role: row
+            .try_get::<Option<i64>, _>("mute_role_id")?
+            .map(|id| RoleId::new(unsf(id))),
     })
 }
 
@@ -332,7 +335,7 @@ pub async fn save_settings(
             set admin_channel_id = $2, mod_log_channel_id = $3, moderator_role_ids = $4,
                 welcome_channel_id = $5, welcome_message = $6, farewell_message = $7,
                 auto_role_ids = $8, updated_by_discord_id = $9, updated_at = now(),
-                quarantine_role_id = $10
+                quarantine_role_id = $10, mute_role_id = $11
           where community_id = $1",
     )
     .bind(community_id)
@@ -345,6 +348,7 @@ pub async fn save_settings(
     .bind(ids(&s.auto_roles))
     .bind(sf(actor.get()))
     .bind(s.quarantine_role.map(|r| sf(r.get())))
+    .bind(s.mute_role.map(|r| sf(r.get())))
     .execute(conn)
     .await?;
     Ok(())

@@ -64,6 +64,8 @@ pub struct Settings {
     pub auto_roles: Vec<RoleId>,
     /// The role that hides the server (automod's and moderators' quarantine).
     pub quarantine_role: Option<RoleId>,
+    /// The role `/mute` gives (it should deny Send Messages).
+    pub mute_role: Option<RoleId>,
 }
 
 /// One `/setup` change; `None` fields are left as they are.
@@ -79,6 +81,7 @@ pub struct SettingsChange {
     pub add_auto_role: Option<RoleId>,
     pub remove_auto_role: Option<RoleId>,
     pub quarantine_role: Option<RoleId>,
+    pub mute_role: Option<RoleId>,
 }
 
 /// Discord's own cap on a message; a welcome text longer than this could never be sent.
@@ -315,6 +318,7 @@ pub fn settings_json(s: &Settings) -> serde_json::Value {
         "farewell_message": s.farewell_message,
         "auto_roles": roles(&s.auto_roles),
         "quarantine_role": s.quarantine_role.map(|r| r.to_string()),
+        "mute_role": s.mute_role.map(|r| r.to_string()),
     })
 }
 
@@ -328,7 +332,8 @@ fn check_change(change: &SettingsChange) -> Result<(), Error> {
         && change.farewell_message.is_none()
         && change.add_auto_role.is_none()
         && change.remove_auto_role.is_none()
-        && change.quarantine_role.is_none();
+        && change.quarantine_role.is_none()
+        && change.mute_role.is_none();
     if empty {
         return Err(Error::NothingToChange);
     }
@@ -379,6 +384,9 @@ pub fn apply_change(settings: &mut Settings, change: SettingsChange) {
     }
     if let Some(role) = change.quarantine_role {
         settings.quarantine_role = Some(role);
+    }
+    if let Some(role) = change.mute_role {
+        settings.mute_role = Some(role);
     }
 }
 

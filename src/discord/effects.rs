@@ -178,7 +178,9 @@ impl Executor {
                     .await
                     .map(drop)
             }
-            Job::SendDm { user_id, content } => self.send_dm(user_id.get(), content).await,
+            Job::SendDm {
+                user_id, content, ..
+            } => self.send_dm(user_id.get(), content).await,
             Job::KickMember {
                 guild_id,
                 user_id,

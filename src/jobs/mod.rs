@@ -218,7 +218,7 @@ async fn run_one(rt: &Runtime, books: &Books, claimed: Claimed, stop: &Cancellat
         Err(e) => {
             let error = format!("unreadable payload: {e}");
             let finish = failed(error, FailureKind::Rejected);
-            return record(rt, books, &claimed, finish, None).await;
+            return record(rt, books, &claimed, finish, Extras::default()).await;
         }
     };
     let outcome = tokio::select! {
@@ -226,16 +226,29 @@ async fn run_one(rt: &Runtime, books: &Books, claimed: Claimed, stop: &Cancellat
         () = renew_forever(rt, &claimed) => None,
         () = stop.cancelled() => None,
     };
-    let (finish, alert) = match outcome {
-        Some(Ok(())) => (ended(Event::Succeed, None), None),
-        Some(Err(EffectError::Temporary(e))) => (retry_later(rt, &claimed, e), None),
+    let (finish, extras) = match outcome {
+        Some(Ok(())) => (ended(Event::Succeed, None), Extras::default()),
+        Some(Err(EffectError::Temporary(e))) => (retry_later(rt, &claimed, e), Extras::default()),
         Some(Err(EffectError::Permanent { kind, message })) => {
-            let alert = alerts::alert_text(&job, kind).map(|text| (kind, text));
-            (failed(message, kind), alert)
+            let extras = Extras {
+                alert: alerts::alert_text(&job, kind).map(|text| (kind, text)),
+                follow_up: match &job {
+                    Job::SendDm { on_failure, .. } => on_failure.clone(),
+                    _ => None,
+                },
+            };
+            (failed(message, kind), extras)
         }
-        None => (released(), None),
+        None => (released(), Extras::default()),
     };
-    record(rt, books, &claimed, finish, alert).await;
+    record(rt, books, &claimed, finish, extras).await;
+}
+
+/// What a permanent failure writes besides its outcome, in the same transaction.
+#[derive(Default)]
+struct Extras {
+    alert: Option<(FailureKind, String)>,
+    follow_up: Option<outbox::FollowUp>,
 }
 
 /// A Discord effect through the executor; scheduled work through its handler.
@@ -322,22 +335,15 @@ fn retry_later(rt: &Runtime, claimed: &Claimed, error: String) -> Finish {
 /// Writes the outcome; a permanent failure also enqueues its (grouped) admin alert in
 /// the same transaction. A database error here leaves the lease to expire: the job runs
 /// again, which the idempotent Discord calls tolerate.
-async fn record(
-    rt: &Runtime,
-    books: &Books,
-    claimed: &Claimed,
-    finish: Finish,
-    alert: Option<(FailureKind, String)>,
-) {
+async fn record(rt: &Runtime, books: &Books, claimed: &Claimed, finish: Finish, extras: Extras) {
     let (status, error) = (finish.status, finish.error.clone());
-    let result = match (alert, claimed.community_id) {
+    let has_extras = extras.alert.is_some() || extras.follow_up.is_some();
+    let result = match claimed.community_id {
+        Some(community) if has_extras => with_extras(rt, claimed, &finish, community, extras)
+            .await
+            .map_err(|e| e.to_string()),
         // The common case: shares one statement with the other workers' outcomes.
-        (None, _) | (Some(_), None) => books.finish(claimed, finish).await.map(drop),
-        (Some((kind, text)), Some(community)) => {
-            with_alert(rt, claimed, &finish, community, kind, text)
-                .await
-                .map_err(|e| e.to_string())
-        }
+        _ => books.finish(claimed, finish).await.map(drop),
     };
     if status == Status::Failed {
         tracing::warn!(job.id = claimed.id, error, "job failed permanently");
@@ -348,20 +354,30 @@ async fn record(
     }
 }
 
-/// The alert reads the community's settings and writes its alert slot: scoped, in the
-/// same transaction as the finish, and only when this worker still held the job.
-async fn with_alert(
+/// The alert reads the community's settings and writes its alert slot; the follow-up
+/// is the job's own scheduled work for a failure. Both are scoped, in the same
+/// transaction as the finish, and only when this worker still held the job.
+async fn with_extras(
     rt: &Runtime,
     claimed: &Claimed,
     finish: &Finish,
     community: Uuid,
-    kind: FailureKind,
-    text: String,
+    extras: Extras,
 ) -> Result<(), sqlx::Error> {
     let mut tx = rt.pool.begin().await?;
     tenant::scope(&mut tx, community).await?;
     if db::finish(&mut tx, claimed.id, &claimed.token, finish).await? {
-        enqueue_alert(&mut tx, community, kind, text).await?;
+        if let Some((kind, text)) = extras.alert {
+            enqueue_alert(&mut tx, community, kind, text).await?;
+        }
+        if let Some(f) = extras.follow_up {
+            let job = Job::Scheduled {
+                name: f.name,
+                data: f.data,
+            };
+            let key = format!("failed:{}:follow-up", claimed.id);
+            outbox::enqueue(&mut tx, NewJob::new(Some(community), key, job)).await?;
+        }
     }
     tx.commit().await
 }

@@ -18,10 +18,13 @@ pub enum Kind {
     /// A role that hides the server (`/setup quarantine`).
     Quarantine,
     Unquarantine,
+    /// A role that takes away speaking (`/setup mute`).
+    Mute,
+    Unmute,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Note,
         Kind::Warn,
         Kind::Timeout,
@@ -32,6 +35,8 @@ impl Kind {
         Kind::Untimeout,
         Kind::Quarantine,
         Kind::Unquarantine,
+        Kind::Mute,
+        Kind::Unmute,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +51,8 @@ impl Kind {
             Kind::Untimeout => "untimeout",
             Kind::Quarantine => "quarantine",
             Kind::Unquarantine => "unquarantine",
+            Kind::Mute => "mute",
+            Kind::Unmute => "unmute",
         }
     }
 
@@ -55,7 +62,10 @@ impl Kind {
 
     /// Sanctions that stay in force until lifted (and may have a duration).
     pub fn lasts(self) -> bool {
-        matches!(self, Kind::Timeout | Kind::Ban | Kind::Quarantine)
+        matches!(
+            self,
+            Kind::Timeout | Kind::Ban | Kind::Quarantine | Kind::Mute
+        )
     }
 
     /// The lasting sanction a reversal lifts.
@@ -64,6 +74,7 @@ impl Kind {
             Kind::Unban => Some(Kind::Ban),
             Kind::Untimeout => Some(Kind::Timeout),
             Kind::Unquarantine => Some(Kind::Quarantine),
+            Kind::Unmute => Some(Kind::Mute),
             _ => None,
         }
     }
@@ -86,6 +97,8 @@ impl Kind {
             Kind::Untimeout => "released from timeout",
             Kind::Quarantine => "quarantined",
             Kind::Unquarantine => "released from quarantine",
+            Kind::Mute => "muted",
+            Kind::Unmute => "unmuted",
         }
     }
 }

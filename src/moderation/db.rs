@@ -278,6 +278,38 @@ pub async fn set_status(
     Ok(())
 }
 
+pub async fn set_dm(
+    conn: &mut PgConnection,
+    community: Uuid,
+    id: Uuid,
+    dm: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update cases set dm = $3, updated_at = now() where community_id = $1 and id = $2")
+        .bind(community)
+        .bind(id)
+        .bind(dm)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_appealable(
+    conn: &mut PgConnection,
+    community: Uuid,
+    id: Uuid,
+    appealable: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update cases set appealable = $3, updated_at = now() where community_id = $1 and id = $2",
+    )
+    .bind(community)
+    .bind(id)
+    .bind(appealable)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn set_reason(
     conn: &mut PgConnection,
     community: Uuid,

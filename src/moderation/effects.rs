@@ -14,7 +14,7 @@ use super::db::Case;
 use super::{EXPIRE_JOB, RENEW_TIMEOUT_JOB};
 use crate::automod::rules::format_duration;
 use crate::community::{Community, Settings};
-use crate::outbox::{self, Job, NewJob};
+use crate::outbox::{self, FollowUp, Job, NewJob};
 
 /// Discord's longest timeout, less a margin so a renewal is never late.
 const TIMEOUT_STEP_SECS: i64 = 28 * 86_400 - 3600;
@@ -59,10 +59,11 @@ fn dm_text(community: &Community, case: &Case) -> String {
         .map(|d| format!(" for {}", format_duration(u64::try_from(d).unwrap_or(0))))
         .unwrap_or_default();
     format!(
-        "You were {} in **{}**{duration}.\nReason: {}\nThis is case #{}. If you think it is wrong, contact the server's moderators and quote the case number.",
+        "You were {} in **{}**{duration}.\nReason: {}\nThis is case #{}. If you think it is wrong, you can appeal: send me `/appeal case:{}` with your reason (it works here in DMs too).",
         case.kind.verb(),
         community.name,
         case.reason,
+        case.number,
         case.number
     )
 }
@@ -76,6 +77,10 @@ pub async fn enqueue_created(conn: &mut PgConnection, p: &Plan<'_>) -> Result<()
         let job = Job::SendDm {
             user_id,
             content: dm_text(p.community, c),
+            on_failure: Some(FollowUp {
+                name: super::DM_UNDELIVERABLE_JOB.into(),
+                data: json!({"case_id": c.id.to_string()}),
+            }),
         };
         enqueue(conn, community, key(c, "dm"), job, p.now).await?;
         act_at = p.now + Duration::seconds(AFTER_DM_SECS);
@@ -113,6 +118,23 @@ pub async fn enqueue_created(conn: &mut PgConnection, p: &Plan<'_>) -> Result<()
         }),
         Kind::Quarantine | Kind::Unquarantine => p.settings.quarantine_role.map(|role_id| {
             if c.kind == Kind::Quarantine {
+                Job::AddRole {
+                    guild_id,
+                    user_id,
+                    role_id,
+                    reason,
+                }
+            } else {
+                Job::RemoveRole {
+                    guild_id,
+                    user_id,
+                    role_id,
+                    reason,
+                }
+            }
+        }),
+        Kind::Mute | Kind::Unmute => p.settings.mute_role.map(|role_id| {
+            if c.kind == Kind::Mute {
                 Job::AddRole {
                     guild_id,
                     user_id,
@@ -232,12 +254,14 @@ pub async fn enqueue_expired(
             user_id,
             reason,
         }),
-        Kind::Quarantine => settings.quarantine_role.map(|role_id| Job::RemoveRole {
-            guild_id,
-            user_id,
-            role_id,
-            reason,
-        }),
+        Kind::Quarantine | Kind::Mute => {
+            role_of(settings, case.kind).map(|role_id| Job::RemoveRole {
+                guild_id,
+                user_id,
+                role_id,
+                reason,
+            })
+        }
         _ => None,
     };
     if let Some(job) = lift {
@@ -269,21 +293,30 @@ pub async fn reapply(
             .await?;
             Ok(true)
         }
-        Kind::Quarantine => {
-            let Some(role_id) = settings.quarantine_role else {
+        Kind::Quarantine | Kind::Mute => {
+            let Some(role_id) = role_of(settings, case.kind) else {
                 return Ok(false);
             };
             let job = Job::AddRole {
                 guild_id: guild,
                 user_id: case.target,
                 role_id,
-                reason: format!("case #{}: quarantine still in force", case.number),
+                reason: format!("case #{}: {} still in force", case.number, case.kind),
             };
             let k = key(case, &format!("rejoin:{}", now.timestamp_millis()));
             enqueue(conn, community, k, job, now).await?;
             Ok(true)
         }
         _ => Ok(false),
+    }
+}
+
+/// The role a role sanction gives.
+fn role_of(settings: &Settings, kind: Kind) -> Option<serenity::all::RoleId> {
+    match kind {
+        Kind::Quarantine => settings.quarantine_role,
+        Kind::Mute => settings.mute_role,
+        _ => None,
     }
 }
 

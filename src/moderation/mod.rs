@@ -29,6 +29,7 @@ pub use hierarchy::{Facts, Refusal};
 /// Scheduled job names (registered in `daemon::scheduled_handlers`).
 pub const EXPIRE_JOB: &str = "moderation.expire";
 pub const RENEW_TIMEOUT_JOB: &str = "moderation.renew_timeout";
+pub const DM_UNDELIVERABLE_JOB: &str = "moderation.dm_undeliverable";
 
 /// The longest reason a case keeps.
 pub const MAX_REASON_CHARS: usize = 1000;
@@ -51,11 +52,13 @@ pub enum Error {
     NoDuration(Kind),
     #[error("no quarantine role is set: an admin can pick one with `/setup quarantine`")]
     NoQuarantineRole,
+    #[error("no mute role is set: an admin can pick one with `/setup mute`")]
+    NoMuteRole,
     #[error("there is no case #{0} in this server")]
     NoSuchCase(i32),
     #[error("case #{number} is {status}: only an active sanction's duration can change")]
     NotActive { number: i32, status: Status },
-    #[error("nothing to change: give a new reason or duration")]
+    #[error("nothing to change: give a new reason, duration or appealable")]
     NothingToChange,
     #[error("{0}")]
     Report(String),
@@ -135,6 +138,9 @@ pub(crate) async fn record_sanction(
     if matches!(s.kind, Kind::Quarantine | Kind::Unquarantine) && settings.quarantine_role.is_none()
     {
         return Err(Error::NoQuarantineRole);
+    }
+    if matches!(s.kind, Kind::Mute | Kind::Unmute) && settings.mute_role.is_none() {
+        return Err(Error::NoMuteRole);
     }
     // A reversal revokes what it lifts; a new lasting sanction replaces the old one.
     let superseded = s.kind.reverses().or(s.kind.lasts().then_some(s.kind));
@@ -342,6 +348,22 @@ pub async fn expire(
     Ok(())
 }
 
+/// `moderation.dm_undeliverable`: the case's DM could not be delivered; say so on
+/// the case.
+pub async fn dm_undeliverable(
+    pool: &PgPool,
+    community_id: Uuid,
+    data: &serde_json::Value,
+) -> Result<(), Error> {
+    let Some(id) = case_id(data) else {
+        return Ok(());
+    };
+    let mut tx = tenant::begin(pool, community_id).await?;
+    db::set_dm(&mut tx, community_id, id, "undeliverable").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// `moderation.renew_timeout`: Discord caps a timeout at 28 days; a longer one is set
 /// again, up to its case's expiry, until it ends.
 pub async fn renew_timeout(
@@ -425,8 +447,9 @@ pub async fn edit(
     number: i32,
     reason: Option<String>,
     duration_secs: Option<i64>,
+    appealable: Option<bool>,
 ) -> Result<Case, Error> {
-    if reason.is_none() && duration_secs.is_none() {
+    if reason.is_none() && duration_secs.is_none() && appealable.is_none() {
         return Err(Error::NothingToChange);
     }
     let (community, mut tx) = community::begin(pool, guild).await?;
@@ -481,6 +504,21 @@ pub async fn edit(
             effects::apply_timeout(&mut tx, community.id, guild, &case, Utc::now(), "edited")
                 .await?;
         }
+    }
+    if let Some(appealable) = appealable.filter(|a| *a != case.appealable) {
+        let (before, after) = (case.appealable.to_string(), appealable.to_string());
+        db::record_edit(
+            &mut tx,
+            community.id,
+            case.id,
+            editor,
+            "appealable",
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
+        db::set_appealable(&mut tx, community.id, case.id, appealable).await?;
+        case.appealable = appealable;
     }
     audit_case(
         &mut tx,

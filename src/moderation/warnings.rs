@@ -25,14 +25,21 @@ pub struct Threshold {
 pub struct Policy {
     pub expiry_days: i32,
     pub thresholds: Vec<Threshold>,
+    /// A ban's appeal needs a moderator other than the one who banned.
+    pub ban_appeal_needs_other_moderator: bool,
 }
 
-async fn policy_in(conn: &mut PgConnection, community: Uuid) -> Result<Policy, sqlx::Error> {
-    let expiry: Option<i32> =
-        sqlx::query_scalar("select expiry_days from warning_policies where community_id = $1")
-            .bind(community)
-            .fetch_optional(&mut *conn)
-            .await?;
+pub(super) async fn policy_in(
+    conn: &mut PgConnection,
+    community: Uuid,
+) -> Result<Policy, sqlx::Error> {
+    let row: Option<(i32, bool)> = sqlx::query_as(
+        "select expiry_days, ban_appeal_needs_other_moderator from warning_policies
+          where community_id = $1",
+    )
+    .bind(community)
+    .fetch_optional(&mut *conn)
+    .await?;
     let rows = sqlx::query(
         "select warnings, kind, duration_secs from warning_thresholds
           where community_id = $1 order by warnings",
@@ -52,8 +59,9 @@ async fn policy_in(conn: &mut PgConnection, community: Uuid) -> Result<Policy, s
         })
         .collect();
     Ok(Policy {
-        expiry_days: expiry.unwrap_or(DEFAULT_EXPIRY_DAYS),
+        expiry_days: row.map_or(DEFAULT_EXPIRY_DAYS, |r| r.0),
         thresholds,
+        ban_appeal_needs_other_moderator: row.is_some_and(|r| r.1),
     })
 }
 
@@ -76,6 +84,7 @@ pub enum ThresholdChange {
 pub struct PolicyChange {
     pub expiry_days: Option<i32>,
     pub threshold: Option<ThresholdChange>,
+    pub ban_appeal_needs_other_moderator: Option<bool>,
 }
 
 pub async fn change_policy(
@@ -98,6 +107,18 @@ pub async fn change_policy(
         )
         .bind(community.id)
         .bind(days)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(other) = change.ban_appeal_needs_other_moderator {
+        sqlx::query(
+            "insert into warning_policies (community_id, ban_appeal_needs_other_moderator)
+             values ($1, $2)
+             on conflict (community_id)
+             do update set ban_appeal_needs_other_moderator = excluded.ban_appeal_needs_other_moderator",
+        )
+        .bind(community.id)
+        .bind(other)
         .execute(&mut *tx)
         .await?;
     }
@@ -161,6 +182,7 @@ fn check_threshold(warnings: i32, kind: Kind, duration: Option<i64>) -> Result<(
 fn json(p: &Policy) -> serde_json::Value {
     serde_json::json!({
         "expiry_days": p.expiry_days,
+        "ban_appeal_needs_other_moderator": p.ban_appeal_needs_other_moderator,
         "thresholds": p.thresholds.iter().map(|t| serde_json::json!({
             "warnings": t.warnings,
             "kind": t.kind.as_str(),

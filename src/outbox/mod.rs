@@ -40,6 +40,10 @@ pub enum Job {
     SendDm {
         user_id: UserId,
         content: String,
+        /// Scheduled work to enqueue if the DM can never be delivered (DMs closed, no
+        /// mutual server), e.g. noting it on a moderation case.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_failure: Option<FollowUp>,
     },
     ModLog {
         channel_id: ChannelId,
@@ -118,6 +122,13 @@ impl Job {
             Job::Scheduled { .. } => "scheduled",
         }
     }
+}
+
+/// A `Job::Scheduled` to enqueue later: `name` picks the handler, `data` is its input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    pub name: String,
+    pub data: serde_json::Value,
 }
 
 /// A button on a posted message; its click arrives as a component interaction with

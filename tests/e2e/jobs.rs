@@ -393,10 +393,12 @@ async fn dms_and_mod_log_entries_are_delivered_and_closed_dms_fail_quietly() {
         Job::SendDm {
             user_id: serenity::all::UserId::new(open),
             content: "psst".into(),
+            on_failure: None,
         },
         Job::SendDm {
             user_id: serenity::all::UserId::new(closed),
             content: "psst".into(),
+            on_failure: None,
         },
         Job::ModLog {
             channel_id: ChannelId::new(g.mod_log_channel),

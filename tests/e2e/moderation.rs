@@ -782,3 +782,104 @@ async fn active_warnings_reaching_a_threshold_escalate_and_old_ones_expire() {
     assert_eq!(cases, 4, "case 2 alone reached nothing");
     daemon.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_mute_is_a_role_kept_across_rejoins_and_an_undeliverable_dm_is_noted() {
+    let world = World::new().await;
+    let (daemon, moderator, _) = started(&world).await;
+    let g = world.guild.clone();
+    let lee = member(&world, "lee", &[]);
+    world.discord.block_dms(lee);
+    let said = run(
+        &world,
+        moderator,
+        Command::new("mute")
+            .user("member", lee)
+            .string("reason", "spam"),
+    )
+    .await;
+    assert!(said.contains("no mute role"), "{said}");
+    let muted_role = world.discord.add_role(g.id, "Muted", 0, 2);
+    let said = run(
+        &world,
+        g.owner_id,
+        Command::new("setup").sub("mute").role("role", muted_role),
+    )
+    .await;
+    assert!(
+        said.contains(&format!("Mute role: <@&{muted_role}>")),
+        "{said}"
+    );
+    let said = run(
+        &world,
+        moderator,
+        Command::new("mute")
+            .user("member", lee)
+            .string("reason", "spam")
+            .string("duration", "3d"),
+    )
+    .await;
+    assert!(
+        said.starts_with("Case #1:") && said.contains("muted for 3d"),
+        "{said}"
+    );
+    let muted = || {
+        world
+            .discord
+            .member_roles(g.id, lee)
+            .is_some_and(|r| r.contains(&muted_role))
+    };
+    world.wait_for(|| async { muted() }).await;
+    // Lee's DMs are closed: the case says the DM was not delivered.
+    world
+        .wait_for(|| async {
+            sqlx::query_scalar::<_, String>("select dm from cases where number = 1")
+                .fetch_one(&world.pool)
+                .await
+                .is_ok_and(|dm| dm == "undeliverable")
+        })
+        .await;
+    let shown = run(
+        &world,
+        moderator,
+        Command::new("case").sub("show").integer("number", 1),
+    )
+    .await;
+    assert!(shown.contains("**DM:** undeliverable"), "{shown}");
+
+    world.discord.remove_member(g.id, lee);
+    world.discord.add_member(g.id, lee, &[]);
+    world.wait_for(|| async { muted() }).await;
+
+    // Not appealable: the edit is kept, and an appeal is refused.
+    let edited = run(
+        &world,
+        moderator,
+        Command::new("case")
+            .sub("edit")
+            .integer("number", 1)
+            .boolean("appealable", false),
+    )
+    .await;
+    assert!(edited.contains("not appealable"), "{edited}");
+    let appeal = run(
+        &world,
+        lee,
+        Command::new("appeal")
+            .integer("case", 1)
+            .string("reason", "sorry"),
+    )
+    .await;
+    assert!(appeal.contains("can't be appealed"), "{appeal}");
+    let said = run(
+        &world,
+        moderator,
+        Command::new("unmute")
+            .user("member", lee)
+            .string("reason", "served"),
+    )
+    .await;
+    assert!(said.starts_with("Case #2:"), "{said}");
+    world.wait_for(|| async { !muted() }).await;
+    daemon.stop().await.expect("stops");
+}

@@ -410,3 +410,63 @@ async fn an_appeal_from_a_dm_that_is_approved_unbans_and_denials_cool_down_or_cl
     assert!(ended.contains("can't be appealed"), "{ended}");
     daemon.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_ban_appeal_can_require_a_moderator_other_than_the_one_who_banned() {
+    let world = World::new().await;
+    let (daemon, moderator, mods) = started(&world).await;
+    let g = world.guild.clone();
+    let said = run(
+        &world,
+        g.owner_id,
+        Command::new("setup")
+            .sub("warnings")
+            .boolean("ban_appeals_other_moderator", true),
+    )
+    .await;
+    assert!(said.contains("other than the one who banned"), "{said}");
+    let second = member(&world, "sam2", &[mods]);
+    let nia = member(&world, "nia", &[]);
+    let said = run(
+        &world,
+        moderator,
+        Command::new("ban")
+            .user("user", nia)
+            .string("reason", "raid"),
+    )
+    .await;
+    assert!(said.starts_with("Case #1:"), "{said}");
+    world
+        .wait_for(|| async { world.discord.ban(g.id, nia).is_some() })
+        .await;
+    let command = Command::new("appeal")
+        .integer("case", 1)
+        .string("reason", "not me");
+    let filed = text(&world.discord.run_dm_command(nia, command).reply(WAIT).await);
+    assert!(filed.contains("with the moderators"), "{filed}");
+    world
+        .wait_for(|| async { !admin_posts(&world, "Appeal of case #1").is_empty() })
+        .await;
+    let post = admin_posts(&world, "Appeal of case #1").remove(0);
+    let approve = |who| {
+        world.discord.click_button(
+            g.id,
+            g.admin_channel,
+            who,
+            id_of(&post),
+            &button(&post, "Approve"),
+        )
+    };
+    let refused = text(&approve(moderator).reply(WAIT).await);
+    assert!(
+        refused.contains("another moderator must approve"),
+        "{refused}"
+    );
+    assert!(world.discord.ban(g.id, nia).is_some(), "still banned");
+    let approved = text(&approve(second).reply(WAIT).await);
+    assert!(approved.contains("approved"), "{approved}");
+    world
+        .wait_for(|| async { world.discord.ban(g.id, nia).is_none() })
+        .await;
+    daemon.stop().await.expect("stops");
+}

@@ -193,6 +193,18 @@ pub async fn decide(
         .await?
         .ok_or(Error::Appeal("The appealed case no longer exists.".into()))?;
     let (status, action, reversal) = match decision {
+        Decision::Approve
+            if matches!(case.kind, Kind::Ban | Kind::Softban)
+                && case.moderator == moderator
+                && super::warnings::policy_in(&mut tx, community.id)
+                    .await?
+                    .ban_appeal_needs_other_moderator =>
+        {
+            return Err(Error::Appeal(format!(
+                "You issued the ban of case #{}: another moderator must approve its appeal.",
+                case.number
+            )));
+        }
         Decision::Approve => {
             let reversal = reverse(&mut tx, &community, &case, &appeal, moderator).await?;
             ("approved", "appeal.approved", Some(reversal))
@@ -221,6 +233,7 @@ pub async fn decide(
     let dm = Job::SendDm {
         user_id: appeal.appellant,
         content,
+        on_failure: None,
     };
     outbox::enqueue(
         &mut tx,
@@ -251,6 +264,7 @@ async fn reverse(
         Kind::Ban if case.status == Status::Active => Some(Kind::Unban),
         Kind::Timeout if case.status == Status::Active => Some(Kind::Untimeout),
         Kind::Quarantine if case.status == Status::Active => Some(Kind::Unquarantine),
+        Kind::Mute if case.status == Status::Active => Some(Kind::Unmute),
         _ => None,
     };
     let reason: String = format!(
