@@ -883,3 +883,81 @@ async fn a_mute_is_a_role_kept_across_rejoins_and_an_undeliverable_dm_is_noted()
     world.wait_for(|| async { !muted() }).await;
     daemon.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn softban_clears_and_lets_back_unban_lifts_and_case_list_shows_the_latest() {
+    let world = World::new().await;
+    let (daemon, moderator, _) = started(&world).await;
+    let g = world.guild.clone();
+    let (pat, quinn) = (member(&world, "pat", &[]), member(&world, "quinn", &[]));
+    let said = run(
+        &world,
+        moderator,
+        Command::new("softban")
+            .user("member", pat)
+            .string("reason", "spam bot"),
+    )
+    .await;
+    assert!(
+        said.starts_with("Case #1:") && said.contains("softbanned"),
+        "{said}"
+    );
+    world
+        .wait_for(|| async { world.discord.member(g.id, pat).is_none() })
+        .await;
+    let ban = world
+        .discord
+        .requests_matching("PUT", &format!("/bans/{pat}"))
+        .pop()
+        .expect("the ban");
+    assert_eq!(
+        ban.body
+            .as_ref()
+            .map(|b| b["delete_message_seconds"].clone()),
+        Some(serde_json::json!(86_400)),
+        "a day of messages deleted"
+    );
+    // …and is let back: the unban follows.
+    world
+        .wait_for(|| async {
+            !world
+                .discord
+                .requests_matching("DELETE", &format!("/bans/{pat}"))
+                .is_empty()
+        })
+        .await;
+    assert!(world.discord.ban(g.id, pat).is_none());
+
+    let said = run(
+        &world,
+        moderator,
+        Command::new("ban")
+            .user("user", quinn)
+            .string("reason", "threats"),
+    )
+    .await;
+    assert!(said.starts_with("Case #2:"), "{said}");
+    world
+        .wait_for(|| async { world.discord.ban(g.id, quinn).is_some() })
+        .await;
+    let said = run(
+        &world,
+        moderator,
+        Command::new("unban")
+            .user("user", quinn)
+            .string("reason", "apologised"),
+    )
+    .await;
+    assert!(said.starts_with("Case #3:"), "{said}");
+    world
+        .wait_for(|| async { world.discord.ban(g.id, quinn).is_none() })
+        .await;
+    assert_eq!(case_status(&world, 2).await, "revoked");
+    let listed = run(&world, moderator, Command::new("case").sub("list")).await;
+    let first: Vec<&str> = listed
+        .lines()
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(first, vec!["#3", "#2", "#1"], "{listed}");
+    daemon.stop().await.expect("stops");
+}
