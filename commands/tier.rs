@@ -139,6 +139,8 @@ async fn edit(
     #[max_length = 500]
     description: Option<String>,
     #[description = "A new role (must be below my role)"] role: Option<RoleId>,
+    #[description = "When a member's access lapses: also kick them (if they keep no paid role)"]
+    kick_on_lapse: Option<bool>,
 ) -> Result<(), CommandError> {
     if let Some(r) = role {
         membership::check_role(role_facts(ctx, r)?)?;
@@ -148,6 +150,7 @@ async fn edit(
         description,
         role_id: role,
         archive: false,
+        lapse_kicks: kick_on_lapse,
     };
     let t = membership::edit_tier(
         &ctx.data().pool,

@@ -174,7 +174,7 @@ pub async fn recent_events(
 macro_rules! tier_columns {
     () => {
         "id, name, description, discord_role_id, stripe_product_id, stripe_price_id, \
-         unit_amount, currency, billing_interval, archived_at"
+         unit_amount, currency, billing_interval, archived_at, lapse_action"
     };
 }
 
@@ -191,6 +191,7 @@ fn tier_from_row(row: &PgRow) -> Result<Tier, sqlx::Error> {
         currency: row.try_get("currency")?,
         interval: Interval::parse(&interval).unwrap_or(Interval::Month),
         archived_at: row.try_get("archived_at")?,
+        lapse_kicks: row.try_get::<String, _>("lapse_action")? == "remove_role_and_kick",
     })
 }
 
@@ -238,7 +239,7 @@ pub async fn update_tier(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update tiers set name = $3, description = $4, discord_role_id = $5,
-                archived_at = $6, updated_at = now()
+                archived_at = $6, lapse_action = $7, updated_at = now()
           where community_id = $1 and id = $2",
     )
     .bind(community)
@@ -247,6 +248,11 @@ pub async fn update_tier(
     .bind(&t.description)
     .bind(sf(t.role_id.get()))
     .bind(t.archived_at)
+    .bind(if t.lapse_kicks {
+        "remove_role_and_kick"
+    } else {
+        "remove_role"
+    })
     .execute(conn)
     .await?;
     Ok(())

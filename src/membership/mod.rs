@@ -120,6 +120,8 @@ pub struct Tier {
     pub currency: String,
     pub interval: Interval,
     pub archived_at: Option<DateTime<Utc>>,
+    /// When access lapses: also kick the member (if they keep no paid role).
+    pub lapse_kicks: bool,
 }
 
 impl Tier {
@@ -229,6 +231,7 @@ mod tests {
             currency: "eur".into(),
             interval: Interval::Month,
             archived_at: None,
+            lapse_kicks: false,
         };
         assert_eq!(tier.price_text(), "4.99 EUR / month");
     }

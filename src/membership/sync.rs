@@ -153,6 +153,9 @@ pub async fn member(
     for role in &change.removed {
         enqueue_role(conn, community, guild, user, *role, false, cause).await?;
     }
+    if lapse_kicks(&state, &change, &intended, baseline, cause) {
+        enqueue_kick(conn, community, guild, user, cause).await?;
+    }
     let intended_list: Vec<RoleId> = intended.iter().copied().collect();
     if intended != held {
         db::set_held_roles(conn, community, user, &intended_list).await?;
@@ -164,6 +167,46 @@ pub async fn member(
         audit::record(conn, entry(community, user, &held, &intended, cause)).await?;
     }
     Ok(change)
+}
+
+/// A lapse kicks only when the system took the role (not an owner's revoke, not drift
+/// repair or a rejoin), one of the lost roles' tiers asks for it, and the member is left
+/// with no paid role at all.
+fn lapse_kicks(
+    state: &MemberState,
+    change: &Change,
+    intended: &BTreeSet<RoleId>,
+    baseline: Baseline,
+    cause: &Cause,
+) -> bool {
+    baseline == Baseline::Held
+        && matches!(cause.actor, Actor::System(_))
+        && intended.is_empty()
+        && change.removed.iter().any(|role| {
+            state
+                .tiers
+                .iter()
+                .any(|t| t.role_id == *role && t.lapse_kicks)
+        })
+}
+
+/// The kick follows the role removal (a member removed first would fail it).
+async fn enqueue_kick(
+    conn: &mut PgConnection,
+    community: Uuid,
+    guild_id: GuildId,
+    user_id: UserId,
+    cause: &Cause,
+) -> Result<(), sqlx::Error> {
+    let job = Job::KickMember {
+        guild_id,
+        user_id,
+        reason: format!("paid tier lapsed: {}", cause.reason),
+    };
+    let key = format!("paid-kick:{community}:{user_id}:{}", cause.key);
+    let at = Utc::now() + chrono::Duration::seconds(2);
+    outbox::enqueue(conn, NewJob::new(Some(community), key, job).at(at)).await?;
+    Ok(())
 }
 
 async fn enqueue_role(

@@ -95,6 +95,7 @@ pub async fn create_tier(
         currency,
         interval: new.interval,
         archived_at: None,
+        lapse_kicks: false,
     };
     save_new_tier(pool, guild, actor, &tier, reconcile_every).await?;
     Ok(tier)
@@ -139,6 +140,7 @@ pub async fn link_tier(
         currency: price.currency,
         interval,
         archived_at: None,
+        lapse_kicks: false,
     };
     save_new_tier(pool, guild, actor, &tier, reconcile_every).await?;
     Ok(tier)
@@ -174,6 +176,7 @@ fn tier_json(t: &Tier) -> serde_json::Value {
         "name": t.name, "role_id": t.role_id.to_string(), "price_id": t.price_id,
         "unit_amount": t.unit_amount, "currency": t.currency, "interval": t.interval.as_str(),
         "archived": t.archived_at.is_some(),
+        "lapse_action": if t.lapse_kicks { "remove_role_and_kick" } else { "remove_role" },
     })
 }
 
@@ -217,6 +220,8 @@ pub struct TierChange {
     pub description: Option<String>,
     pub role_id: Option<RoleId>,
     pub archive: bool,
+    /// Kick the member when their access lapses (`Some(false)`: only remove the role).
+    pub lapse_kicks: Option<bool>,
 }
 
 #[tracing::instrument(skip_all, fields(guild.id = %guild, user.id = %actor))]
@@ -239,6 +244,9 @@ pub async fn edit_tier(
     }
     if let Some(r) = change.role_id {
         after.role_id = r;
+    }
+    if let Some(kicks) = change.lapse_kicks {
+        after.lapse_kicks = kicks;
     }
     if change.archive && after.archived_at.is_none() {
         after.archived_at = Some(Utc::now());

@@ -470,3 +470,70 @@ async fn a_tier_role_deleted_in_discord_fails_its_grant_with_one_admin_alert() {
     );
     paid.daemon.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_tier_that_kicks_on_lapse_removes_the_role_then_the_member_but_a_revoke_does_not() {
+    let paid = Paid::start().await;
+    let g = guild(&paid.world);
+    let owner = UserId::new(paid.world.guild.owner_id);
+    let change = membership::TierChange {
+        lapse_kicks: Some(true),
+        ..membership::TierChange::default()
+    };
+    let tier = membership::edit_tier(&paid.daemon.app.pool, g, owner, "Gold", change)
+        .await
+        .expect("edited");
+    assert!(tier.lapse_kicks);
+
+    let mia = paid.member("mia").await;
+    let sub = paid.subscribe(mia).await;
+    paid.wait_role(mia, true).await;
+    paid.stripe
+        .update_subscription(&sub, |s| s["status"] = json!("canceled"));
+    let deleted = paid.sub_event("customer.subscription.deleted", &sub, fake::now() + 1);
+    assert_eq!(paid.send(&deleted).await, 200);
+    let world = &paid.world;
+    world
+        .wait_for(|| async { world.discord.member(world.guild.id, mia).is_none() })
+        .await;
+    let kick = world
+        .discord
+        .requests_matching("DELETE", &format!("/members/{mia}"))
+        .into_iter()
+        .find(|r| !r.path.contains("/roles/"))
+        .expect("a kick");
+    assert!(
+        kick.audit_log_reason()
+            .is_some_and(|r| r.contains("paid tier lapsed")),
+        "{:?}",
+        kick.audit_log_reason()
+    );
+    let removed = world
+        .discord
+        .requests_matching("DELETE", &format!("/members/{mia}/roles/"));
+    assert_eq!(removed.len(), 1, "the role goes first");
+
+    // An owner's revoke of a grant is not a lapse: the member stays.
+    let ned = paid.member("ned").await;
+    let request = |revoke| membership::GrantRequest {
+        member: UserId::new(ned),
+        tier: "Gold".into(),
+        until: None,
+        revoke,
+    };
+    let pool = &paid.daemon.app.pool;
+    membership::grant(pool, g, owner, request(false), "test:grant".into())
+        .await
+        .expect("granted");
+    paid.wait_role(ned, true).await;
+    membership::grant(pool, g, owner, request(true), "test:revoke".into())
+        .await
+        .expect("revoked");
+    paid.wait_role(ned, false).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(
+        world.discord.member(world.guild.id, ned).is_some(),
+        "not kicked"
+    );
+    paid.daemon.stop().await.expect("stops");
+}

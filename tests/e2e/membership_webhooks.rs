@@ -375,6 +375,7 @@ impl Replay {
             currency: "eur".into(),
             interval: Interval::Month,
             archived_at: None,
+            lapse_kicks: false,
         };
         membership::save_new_tier(
             &app_pool,
