@@ -183,6 +183,7 @@ async fn setup(db: &BenchDb) -> Uuid {
         currency: "eur".into(),
         interval: Interval::Month,
         archived_at: None,
+        lapse_kicks: false,
     };
     let guild = GuildId::new(guild as u64);
     membership::save_new_tier(
