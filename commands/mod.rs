@@ -9,6 +9,7 @@ mod case;
 mod checks;
 pub mod components;
 pub mod error;
+pub(crate) mod event;
 mod membership;
 mod ops;
 mod revenue;
@@ -61,5 +62,6 @@ pub fn all() -> Vec<Command> {
         sanctions::note(),
         case::case(),
         case::history(),
+        event::event(),
     ]
 }

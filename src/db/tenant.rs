@@ -29,6 +29,9 @@ pub enum CrossCommunity {
     /// of subscriptions and payments), record and deduplicate webhook events before
     /// scoping, prune old events and schedule that clean-up.
     StripeWebhook,
+    /// Find the event and community behind a door staff key (read `event_staff_keys`
+    /// by digest), before scoping to that community.
+    Checkin,
 }
 
 impl CrossCommunity {
@@ -39,6 +42,7 @@ impl CrossCommunity {
             CrossCommunity::Provisioning => "provisioning",
             CrossCommunity::JobQueue => "job_queue",
             CrossCommunity::StripeWebhook => "stripe_webhook",
+            CrossCommunity::Checkin => "checkin",
         }
     }
 }

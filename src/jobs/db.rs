@@ -92,6 +92,13 @@ pub async fn finish(
                 run_at = coalesce($4, run_at), last_error = coalesce($5, last_error),
                 failure_kind = $6, attempts = attempts - $7::int,
                 finished_at = case when $3 in ('done', 'failed', 'dead') then now() end,
+                -- A delivered DM with a file may hold a secret (a ticket's code and QR
+                -- code): neither is kept once Discord has it.
+                payload = case when $3 = 'done' and kind = 'send_dm_file'
+                               then jsonb_set(jsonb_set(payload, '{attachment,data_base64}',
+                                                        to_jsonb(''::text)),
+                                              '{content}', to_jsonb(''::text))
+                               else payload end,
                 updated_at = now()
          where id = $1 and locked_by = $2 and status = 'running'",
     )

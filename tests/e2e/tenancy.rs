@@ -111,6 +111,17 @@ async fn seed_membership(admin: &PgPool, community: Uuid, n: u64) {
          values ($2, $1, 1, 'warn', $3, $3, 'seed', 'recorded')",
         "insert into case_edits (community_id, case_id, editor_discord_id, field, before, after)
          values ($1, $2, $3, 'reason', 'a', 'b')",
+        "insert into events (id, community_id, title, starts_at, ends_at, timezone, capacity,
+                             status, created_by)
+         values ($2, $1, 'Meetup', now(), now() + interval '1 hour', 'UTC', 10, 'scheduled', $3)",
+        "insert into event_tickets (id, community_id, event_id, discord_user_id, display_name,
+                                    status, token_hash)
+         values ($2, $1, $2, $3, 'Ann', 'confirmed', sha256(('ticket' || $3)::bytea))",
+        "insert into event_staff_keys (id, community_id, event_id, key_hash, created_by)
+         values ($2, $1, $2, sha256(('key' || $3)::bytea), $3)",
+        "insert into event_scans (community_id, event_id, ticket_id, result, device_id, scanned_at)
+         values ($1, $2, $2, 'admitted', 'door-1', now())",
+        "insert into event_settings (community_id) values ($1)",
     ];
     for sql in statements {
         sqlx::query(sql)
