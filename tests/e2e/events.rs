@@ -652,3 +652,74 @@ async fn offline_batches_are_idempotent_and_the_earliest_scan_wins() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     daemon.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn a_tier_event_seats_only_tier_members_and_old_tickets_expire() {
+    let world = World::new().await;
+    let daemon = world.start_daemon().await;
+    world.wait_for_commands().await;
+    let gold_role = world.discord.add_role(world.guild.id, "Gold", 0, 3);
+    sqlx::query(
+        "insert into tiers (id, community_id, name, discord_role_id, stripe_price_id, unit_amount,
+                            currency, billing_interval)
+         select gen_random_uuid(), id, 'Gold', $1, 'price_gold', 500, 'eur', 'month' from communities",
+    )
+    .bind(gold_role as i64)
+    .execute(&world.pool)
+    .await
+    .expect("a tier");
+    let start = Utc::now() + Days::hours(2);
+    let fmt = "%Y-%m-%d %H:%M";
+    let said = run(
+        &world,
+        world.guild.owner_id,
+        Command::new("event")
+            .sub("create")
+            .string("title", "Gold dinner")
+            .string("start", &start.format(fmt).to_string())
+            .string("end", &(start + Days::hours(2)).format(fmt).to_string())
+            .integer("capacity", 5)
+            .string("tier", "gold"),
+    )
+    .await;
+    assert!(said.starts_with("Created"), "{said}");
+    let code = said.split('`').nth(1).expect("code").to_owned();
+    let plain = member(&world, "plain");
+    let said = run(
+        &world,
+        plain,
+        Command::new("event").sub("rsvp").string("event", &code),
+    )
+    .await;
+    assert!(said.contains("members of the **Gold** tier"), "{said}");
+    let gold = world.discord.add_user("goldie");
+    world.discord.add_member(world.guild.id, gold, &[gold_role]);
+    let token = ticket_of(&world, &code, gold).await;
+    let key = staff_key(&world, &code).await;
+    let http = reqwest::Client::new();
+
+    // Long after the end (plus the margin) the ticket has expired...
+    sqlx::query("update events set starts_at = now() - interval '10 hours', ends_at = now() - interval '7 hours'")
+        .execute(&world.pool)
+        .await
+        .expect("move the event into the past");
+    assert_eq!(
+        scan(&http, daemon.http_addr, &token, &key).await.1["result"],
+        "expired"
+    );
+    // ...while it is on, it admits, naming the attendee's tier.
+    sqlx::query("update events set starts_at = now() - interval '1 hour', ends_at = now() + interval '1 hour'")
+        .execute(&world.pool)
+        .await
+        .expect("the event is on");
+    let (_, admitted) = scan(&http, daemon.http_addr, &token, &key).await;
+    assert_eq!(admitted["result"], "admitted", "{admitted}");
+    assert_eq!(admitted["name"], "goldie");
+    assert_eq!(admitted["tier"], "Gold");
+    let results: Vec<String> = sqlx::query_scalar("select result from event_scans order by id")
+        .fetch_all(&world.pool)
+        .await
+        .expect("scans");
+    assert_eq!(results, ["expired", "admitted"]);
+    daemon.stop().await.expect("stop");
+}
