@@ -29,3 +29,28 @@ pub async fn moderator(ctx: Context<'_>) -> Result<bool, CommandError> {
         ctx.command().qualified_name
     )))
 }
+
+/// Event organisers: Manage Events (or Manage Server), or the organiser role from
+/// `/event organizers`.
+pub async fn organizer(ctx: Context<'_>) -> Result<bool, CommandError> {
+    let guild = ctx
+        .guild_id()
+        .ok_or_else(|| CommandError::User("This command only works inside a server.".into()))?;
+    let member = match ctx {
+        poise::Context::Application(a) => a.interaction.member.as_deref(),
+        poise::Context::Prefix(_) => None,
+    };
+    let Some(member) = member else {
+        return Err(CommandError::User(
+            "I couldn't confirm your roles; please try again.".into(),
+        ));
+    };
+    let permissions = member.permissions.unwrap_or_default();
+    if crate::events::is_organizer(&ctx.data().pool, guild, &member.roles, permissions).await? {
+        return Ok(true);
+    }
+    Err(CommandError::User(format!(
+        "Only event organisers can use `/{}`: you need Manage Events, or the organiser role an admin sets with `/event organizers`.",
+        ctx.command().qualified_name
+    )))
+}

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::automod::{self, Feedback};
 use crate::community;
+use crate::events;
 use crate::moderation::appeals::{self, Decision};
 use crate::moderation::reports::{self, Resolution};
 use crate::moderation::{Kind, Sanction};
@@ -38,6 +39,10 @@ pub async fn handle(ctx: &Context, app: &App, component: &ComponentInteraction) 
         false_positive(app, component, hit).await.map(Answer::Text)
     } else if custom_id.starts_with("report:") || custom_id.starts_with("appeal:") {
         moderation_button(ctx, app, component).await
+    } else if let Some(code) = custom_id.strip_prefix(events::RSVP_BUTTON) {
+        event_rsvp(app, component, code).await.map(Answer::Text)
+    } else if let Some(code) = custom_id.strip_prefix(events::CANCEL_BUTTON) {
+        event_cancel(app, component, code).await.map(Answer::Text)
     } else {
         // Another feature's button (or one from an older version): not ours to answer.
         return;
@@ -316,4 +321,52 @@ async fn false_positive(
             )
         }
     })
+}
+
+/// The RSVP button under an event's post: the same as `/event rsvp`.
+async fn event_rsvp(
+    app: &App,
+    component: &ComponentInteraction,
+    code: &str,
+) -> Result<String, CommandError> {
+    let (guild, member) = match (component.guild_id, component.member.as_ref()) {
+        (Some(g), Some(m)) => (g, m),
+        _ => {
+            return Err(CommandError::User(
+                "This button only works inside a server.".into(),
+            ));
+        }
+    };
+    let user = &component.user;
+    let display_name = member
+        .nick
+        .clone()
+        .or_else(|| user.global_name.clone())
+        .unwrap_or_else(|| user.name.clone());
+    let request = events::Rsvp {
+        guild,
+        code: code.to_owned(),
+        user: user.id,
+        display_name,
+        roles: member.roles.clone(),
+        correlation_id: Some(component.id.to_string()),
+    };
+    let outcome = events::rsvp(&app.pool, request).await?;
+    Ok(super::event::rsvp_text(&outcome))
+}
+
+/// The cancel button under an event's post: the same as `/event cancel-rsvp`.
+async fn event_cancel(
+    app: &App,
+    component: &ComponentInteraction,
+    code: &str,
+) -> Result<String, CommandError> {
+    let guild = component
+        .guild_id
+        .ok_or_else(|| CommandError::User("This button only works inside a server.".into()))?;
+    let event = events::cancel_rsvp(&app.pool, guild, code, component.user.id).await?;
+    Ok(format!(
+        "Done: you no longer have a place at **{}**.",
+        event.title
+    ))
 }

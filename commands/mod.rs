@@ -10,6 +10,7 @@ mod case;
 mod checks;
 pub mod components;
 pub mod error;
+pub(crate) mod event;
 mod membership;
 mod ops;
 mod report;
@@ -70,5 +71,6 @@ pub fn all() -> Vec<Command> {
         report::report_message(),
         report::reports(),
         appeal::appeal(),
+        event::event(),
     ]
 }

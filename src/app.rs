@@ -20,6 +20,8 @@ pub struct App {
     pub stripe: Option<Arc<Stripe>>,
     /// Each guild's compiled automod rules.
     pub automod: Arc<crate::automod::Registry>,
+    /// The door's invalid-scan limits and the salt of its address digests.
+    pub checkin: Arc<crate::events::checkin::Limiter>,
 }
 
 /// What `/readyz` and `/about` report.
@@ -60,6 +62,7 @@ impl App {
             status: Arc::new(Status::new()),
             stripe: None,
             automod: Arc::default(),
+            checkin: Arc::default(),
         }
     }
 

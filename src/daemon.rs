@@ -225,6 +225,13 @@ pub fn scheduled_handlers(config: &Config) -> jobs::scheduled::Handlers {
             HandlerError::Temporary(e.to_string())
         }
     }
+    fn events_failed(e: crate::events::Error) -> HandlerError {
+        if e.is_user_error() {
+            HandlerError::Permanent(e.to_string())
+        } else {
+            HandlerError::Temporary(e.to_string())
+        }
+    }
     fn community(ctx: &Context) -> Result<uuid::Uuid, HandlerError> {
         ctx.community_id
             .ok_or_else(|| HandlerError::Permanent("a community job without a community".into()))
@@ -272,6 +279,18 @@ pub fn scheduled_handlers(config: &Config) -> jobs::scheduled::Handlers {
                     .map_err(moderation_failed)
             },
         )
+        .register(crate::events::REMIND_JOB, |ctx: Context| async move {
+            let c = community(&ctx)?;
+            crate::events::remind(&ctx.pool, c, &ctx.data)
+                .await
+                .map_err(events_failed)
+        })
+        .register(crate::events::CANCELLED_JOB, |ctx: Context| async move {
+            let c = community(&ctx)?;
+            crate::events::notify_cancelled(&ctx.pool, c, &ctx.data)
+                .await
+                .map_err(events_failed)
+        })
         .register(
             membership::EVENTS_CLEANUP_JOB,
             move |ctx: Context| async move {

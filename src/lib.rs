@@ -15,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod discord;
+pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod membership;

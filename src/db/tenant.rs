@@ -32,6 +32,9 @@ pub enum CrossCommunity {
     /// Find the cases a member may appeal from a DM (no server named yet): read the
     /// directory and the cases' numbers and targets.
     Appeals,
+    /// Find the event and community behind a door staff key (read `event_staff_keys`
+    /// by digest), before scoping to that community.
+    Checkin,
 }
 
 impl CrossCommunity {
@@ -43,6 +46,7 @@ impl CrossCommunity {
             CrossCommunity::JobQueue => "job_queue",
             CrossCommunity::Appeals => "appeals",
             CrossCommunity::StripeWebhook => "stripe_webhook",
+            CrossCommunity::Checkin => "checkin",
         }
     }
 }

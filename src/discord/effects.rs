@@ -181,6 +181,11 @@ impl Executor {
             Job::SendDm {
                 user_id, content, ..
             } => self.send_dm(user_id.get(), content).await,
+            Job::SendDmFile {
+                user_id,
+                content,
+                attachment,
+            } => self.send_dm_file(user_id.get(), content, attachment).await,
             Job::KickMember {
                 guild_id,
                 user_id,
@@ -261,6 +266,12 @@ impl Executor {
     }
 
     async fn send_dm(&self, user: u64, content: &str) -> Result<(), EffectError> {
+        let channel = self.open_dm(user).await?;
+        self.post_message(channel, json!({"content": content}))
+            .await
+    }
+
+    async fn open_dm(&self, user: u64) -> Result<u64, EffectError> {
         let body = json!({"recipient_id": user.to_string()});
         let channel = self
             .send(
@@ -271,12 +282,43 @@ impl Executor {
                 None,
             )
             .await?;
-        let channel: u64 = channel["id"]
+        channel["id"]
             .as_str()
             .and_then(|id| id.parse().ok())
-            .ok_or_else(|| EffectError::Temporary("DM channel without an id".into()))?;
-        self.post_message(channel, json!({"content": content}))
-            .await
+            .ok_or_else(|| EffectError::Temporary("DM channel without an id".into()))
+    }
+
+    /// A DM with one file: multipart `payload_json` + `files[0]`, as Discord wants.
+    async fn send_dm_file(
+        &self,
+        user: u64,
+        content: &str,
+        file: &crate::outbox::Attachment,
+    ) -> Result<(), EffectError> {
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(&file.data_base64)
+            .map_err(|e| EffectError::Permanent {
+                kind: FailureKind::Rejected,
+                message: format!("the attachment is not base64: {e}"),
+            })?;
+        let channel = self.open_dm(user).await?;
+        let payload = json!({
+            "content": content,
+            "attachments": [{"id": 0, "filename": file.filename}],
+            "allowed_mentions": {"parse": ["users"]},
+        });
+        let (boundary, body) = multipart(&payload, &file.filename, &file.content_type, &data);
+        let path = format!("/channels/{channel}/messages");
+        self.send_raw(
+            Method::POST,
+            &path,
+            &format!("messages:{channel}"),
+            Some((format!("multipart/form-data; boundary={boundary}"), body)),
+            None,
+        )
+        .await
+        .map(drop)
     }
 
     /// One request, waiting out rate limits; returns the JSON body (or null).
@@ -288,14 +330,29 @@ impl Executor {
         body: Option<Value>,
         reason: Option<&str>,
     ) -> Result<Value, EffectError> {
+        let body = body.map(|b| ("application/json".to_owned(), b.to_string().into_bytes()));
+        self.send_raw(method, path, bucket, body, reason).await
+    }
+
+    /// [`Executor::send`] with a body already encoded, with its content type.
+    async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        bucket: &str,
+        body: Option<(String, Vec<u8>)>,
+        reason: Option<&str>,
+    ) -> Result<Value, EffectError> {
         for _ in 0..=MAX_RATE_LIMITED {
             self.limits.acquire(bucket).await;
             let mut request = self
                 .client
                 .request(method.clone(), format!("{}{path}", self.api))
                 .header("authorization", &self.authorization);
-            if let Some(body) = &body {
-                request = request.json(body);
+            if let Some((content_type, body)) = &body {
+                request = request
+                    .header("content-type", content_type)
+                    .body(body.clone());
             }
             if let Some(reason) = reason {
                 request = request.header("x-audit-log-reason", encode_reason(reason));
@@ -360,6 +417,34 @@ enum Outcome {
     Done(Value),
     RateLimited,
     Failed(EffectError),
+}
+
+/// A multipart/form-data body with the JSON payload and one file; the boundary is
+/// random so no payload can contain it by accident.
+fn multipart(
+    payload: &Value,
+    filename: &str,
+    content_type: &str,
+    data: &[u8],
+) -> (String, Vec<u8>) {
+    let boundary = format!("guildops-{}", uuid::Uuid::new_v4().simple());
+    let mut body = Vec::with_capacity(data.len() + 512);
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"payload_json\"\r\nContent-Type: application/json\r\n\r\n{payload}\r\n"
+        )
+        .as_bytes(),
+    );
+    let filename = filename.replace(['"', '\r', '\n'], "_");
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"files[0]\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (boundary, body)
 }
 
 /// One row of secondary buttons.

@@ -1,7 +1,8 @@
-//! The HTTP side server: health, readiness, metrics and Stripe webhooks; the check-in
-//! endpoint later. [`router`] builds it without binding so tests can drive it;
+//! The HTTP side server: health, readiness, metrics, Stripe webhooks and the door
+//! check-in endpoints and page. [`router`] builds it without binding so tests can drive it;
 //! [`serve`] binds and shuts down gracefully.
 
+mod checkin;
 mod health;
 mod stripe;
 
@@ -29,6 +30,8 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/webhooks/stripe", post(stripe::webhook))
+        .route("/checkin", get(checkin::page).post(checkin::scan))
+        .route("/checkin/batch", post(checkin::batch))
         .layer(middleware::from_fn(record_request))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TimeoutLayer::with_status_code(
@@ -44,7 +47,9 @@ pub async fn serve(
     app: App,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
+    // Connect info gives the door endpoint the peer address it rate-limits by.
+    let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
 }

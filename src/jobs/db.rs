@@ -121,6 +121,13 @@ pub async fn finish_many(
                 run_at = coalesce(f.run_at, j.run_at), last_error = coalesce(f.error, j.last_error),
                 failure_kind = f.kind, attempts = j.attempts - f.refund,
                 finished_at = case when f.status in ('done', 'failed', 'dead') then now() end,
+                -- A delivered DM with a file may hold a secret (a ticket's code and QR
+                -- code): neither is kept once Discord has it.
+                payload = case when f.status = 'done' and j.kind = 'send_dm_file'
+                               then jsonb_set(jsonb_set(j.payload, '{attachment,data_base64}',
+                                                        to_jsonb(''::text)),
+                                              '{content}', to_jsonb(''::text))
+                               else j.payload end,
                 updated_at = now()
            from unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
                        $6::text[], $7::int[]) as f(id, token, status, run_at, error, kind, refund)

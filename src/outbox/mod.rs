@@ -45,6 +45,13 @@ pub enum Job {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         on_failure: Option<FollowUp>,
     },
+    /// A DM with one file (a ticket's QR code). The runtime empties `content` and the
+    /// attachment once the job is done, since they may carry a secret (`crate::jobs::db::finish`).
+    SendDmFile {
+        user_id: UserId,
+        content: String,
+        attachment: Attachment,
+    },
     ModLog {
         channel_id: ChannelId,
         title: String,
@@ -111,6 +118,7 @@ impl Job {
             Job::RemoveRole { .. } => "remove_role",
             Job::SendMessage { .. } => "send_message",
             Job::SendDm { .. } => "send_dm",
+            Job::SendDmFile { .. } => "send_dm_file",
             Job::ModLog { .. } => "mod_log",
             Job::DeleteMessage { .. } => "delete_message",
             Job::TimeoutMember { .. } => "timeout_member",
@@ -129,6 +137,14 @@ impl Job {
 pub struct FollowUp {
     pub name: String,
     pub data: serde_json::Value,
+}
+
+/// A file sent with a message, base64 in the payload (small files only: a QR code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub data_base64: String,
 }
 
 /// A button on a posted message; its click arrives as a component interaction with

@@ -6,6 +6,7 @@ mod support;
 mod audit;
 mod automod;
 mod commands;
+mod events;
 mod fidelity;
 mod gateway;
 mod jobs;

@@ -123,6 +123,17 @@ async fn seed_membership(admin: &PgPool, community: Uuid, n: u64) {
         "insert into warning_policies (community_id) values ($1)",
         "insert into warning_thresholds (community_id, warnings, kind, duration_secs)
          values ($1, 3, 'timeout', 86400)",
+        "insert into events (id, community_id, title, starts_at, ends_at, timezone, capacity,
+                             status, created_by)
+         values ($2, $1, 'Meetup', now(), now() + interval '1 hour', 'UTC', 10, 'scheduled', $3)",
+        "insert into event_tickets (id, community_id, event_id, discord_user_id, display_name,
+                                    status, token_hash)
+         values ($2, $1, $2, $3, 'Ann', 'confirmed', sha256(('ticket' || $3)::bytea))",
+        "insert into event_staff_keys (id, community_id, event_id, key_hash, created_by)
+         values ($2, $1, $2, sha256(('key' || $3)::bytea), $3)",
+        "insert into event_scans (community_id, event_id, ticket_id, result, device_id, scanned_at)
+         values ($1, $2, $2, 'admitted', 'door-1', now())",
+        "insert into event_settings (community_id) values ($1)",
     ];
     for sql in statements {
         sqlx::query(sql)
