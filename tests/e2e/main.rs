@@ -7,6 +7,7 @@ mod audit;
 mod automod;
 mod commands;
 mod events;
+mod events_page;
 mod fidelity;
 mod gateway;
 mod jobs;
