@@ -37,7 +37,8 @@ impl From<events::Error> for CommandError {
         "revoke",
         "staff_key",
         "stats",
-        "organizers"
+        "organizers",
+        "attended_role"
     ),
     subcommand_required
 )]
@@ -418,6 +419,28 @@ async fn stats(
         }
         text.push_str("```");
     }
+    reply(ctx, text).await
+}
+
+/// The role attendees get when they are admitted at the door (organisers)
+#[poise::command(
+    slash_command,
+    guild_only,
+    rename = "attended-role",
+    check = "super::checks::organizer"
+)]
+async fn attended_role(
+    ctx: Context<'_>,
+    #[description = "The role (must be below mine); leave empty to stop giving one"] role: Option<
+        Role,
+    >,
+) -> Result<(), CommandError> {
+    let role = role.map(|r| r.id);
+    events::set_attended_role(&ctx.data().pool, guild(ctx)?, role, ctx.author().id).await?;
+    let text = match role {
+        Some(r) => format!("Admitted attendees now get {}.", r.mention()),
+        None => "Admitted attendees get no role.".to_owned(),
+    };
     reply(ctx, text).await
 }
 

@@ -118,6 +118,8 @@ create table event_settings (
     organizer_role_id bigint,
     reminder_hours integer[] not null default '{24,1}'
         check (cardinality(reminder_hours) <= 5 and 0 < all (reminder_hours)),
+    -- The role an admitted attendee gets at the door (none when null).
+    attended_role_id bigint,
     updated_at timestamptz not null default now()
 );
 

@@ -309,6 +309,7 @@ async fn decide(
     {
         db::set_admitted_scan(conn, t.id, scan).await?;
         audit_admission(conn, ctx.community, &t, scan).await?;
+        give_attended_role(conn, ctx.community, &t).await?;
         return Ok(admitted(&t));
     }
     // Someone else admitted it (or it changed under us): read it as it is now.
@@ -356,6 +357,26 @@ async fn replayed(
         ("wrong_event", _) => Outcome::WrongEvent,
         _ => Outcome::Invalid,
     })
+}
+
+/// Attendance can earn a role (`/event attended-role`): a job, like every effect.
+async fn give_attended_role(
+    conn: &mut PgConnection,
+    community: Uuid,
+    t: &Ticket,
+) -> Result<(), sqlx::Error> {
+    let Some((guild_id, role_id)) = db::attended_role(conn, community).await? else {
+        return Ok(());
+    };
+    let job = crate::outbox::Job::AddRole {
+        guild_id,
+        user_id: t.user,
+        role_id,
+        reason: "attended an event".into(),
+    };
+    let key = format!("event-attended:{}", t.id);
+    crate::outbox::enqueue(conn, crate::outbox::NewJob::new(Some(community), key, job)).await?;
+    Ok(())
 }
 
 async fn audit_admission(

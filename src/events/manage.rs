@@ -47,6 +47,27 @@ pub async fn configure(
     Ok((role, hours))
 }
 
+/// Sets (or, with `None`, clears) the role admitted attendees get at the door.
+pub async fn set_attended_role(
+    pool: &PgPool,
+    guild: GuildId,
+    role: Option<RoleId>,
+    actor: UserId,
+) -> Result<(), Error> {
+    let (community, mut tx) = community::begin(pool, guild).await?;
+    db::set_attended_role(&mut tx, community.id, role).await?;
+    let mut entry = NewEntry::new(
+        community.id,
+        Actor::User(actor),
+        "event.settings",
+        "events".into(),
+    );
+    entry.after = Some(json!({"attended_role": role.map(|r| r.to_string())}));
+    audit::record(&mut tx, entry).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// What `/event create` asks for.
 #[derive(Debug, Clone)]
 pub struct NewEvent {

@@ -21,7 +21,8 @@ use uuid::Uuid;
 use crate::community;
 pub use db::{Event, EventFields, EventStatus, Ticket};
 pub use manage::{
-    EventChange, NewEvent, Overview, cancel, configure, create, edit, list, show, staff_key,
+    EventChange, NewEvent, Overview, cancel, configure, create, edit, list, set_attended_role,
+    show, staff_key,
 };
 pub use notify::{details as notify_details, notify_cancelled, remind};
 pub use rsvp::{Rsvp, RsvpOutcome, cancel_rsvp, resend_ticket, revoke, rsvp};

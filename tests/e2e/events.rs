@@ -723,3 +723,44 @@ async fn a_tier_event_seats_only_tier_members_and_old_tickets_expire() {
     assert_eq!(results, ["expired", "admitted"]);
     daemon.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn an_admitted_attendee_gets_the_attended_role_and_a_refused_one_does_not() {
+    let world = World::new().await;
+    let daemon = world.start_daemon().await;
+    world.wait_for_commands().await;
+    let g = world.guild.clone();
+    let attended = world.discord.add_role(g.id, "Attended", 0, 3);
+    let said = run(
+        &world,
+        g.owner_id,
+        Command::new("event")
+            .sub("attended-role")
+            .role("role", attended),
+    )
+    .await;
+    assert!(said.contains(&format!("<@&{attended}>")), "{said}");
+    let code = create(&world, "Meetup", 10, Days::hours(2)).await;
+    let (cal, dee) = (member(&world, "cal"), member(&world, "dee"));
+    let token = ticket_of(&world, &code, cal).await;
+    let _ = ticket_of(&world, &code, dee).await;
+    let key = staff_key(&world, &code).await;
+    let http = reqwest::Client::new();
+    let (_, body) = scan(&http, daemon.http_addr, &token, &key).await;
+    assert_eq!(body["result"], "admitted", "{body}");
+    let has_role = |user| {
+        world
+            .discord
+            .member_roles(g.id, user)
+            .is_some_and(|r| r.contains(&attended))
+    };
+    world.wait_for(|| async { has_role(cal) }).await;
+    let (_, again) = scan(&http, daemon.http_addr, &token, &key).await;
+    assert_eq!(again["result"], "duplicate");
+    assert!(!has_role(dee), "dee was never admitted");
+    let grants = world
+        .discord
+        .requests_matching("PUT", &format!("/roles/{attended}"));
+    assert_eq!(grants.len(), 1, "one grant for one admission");
+    daemon.stop().await.expect("stops");
+}

@@ -307,6 +307,45 @@ pub async fn settings(conn: &mut PgConnection) -> Result<(Option<RoleId>, Vec<i3
     }
 }
 
+/// The role an admitted attendee gets, and the guild to give it in.
+pub async fn attended_role(
+    conn: &mut PgConnection,
+    community: Uuid,
+) -> Result<Option<(serenity::all::GuildId, RoleId)>, sqlx::Error> {
+    let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+        "select c.discord_guild_id, s.attended_role_id
+           from event_settings s join communities c on c.id = s.community_id
+          where s.community_id = $1",
+    )
+    .bind(community)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.and_then(|(guild, role)| {
+        role.map(|r| {
+            (
+                serenity::all::GuildId::new(guild as u64),
+                RoleId::new(r as u64),
+            )
+        })
+    }))
+}
+
+pub async fn set_attended_role(
+    conn: &mut PgConnection,
+    community: Uuid,
+    role: Option<RoleId>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into event_settings (community_id, attended_role_id) values ($1, $2)
+         on conflict (community_id) do update set attended_role_id = $2, updated_at = now()",
+    )
+    .bind(community)
+    .bind(role.map(|r| sf(r.get())))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn save_settings(
     conn: &mut PgConnection,
     community: Uuid,
