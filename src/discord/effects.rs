@@ -154,16 +154,10 @@ impl Executor {
             } => {
                 let path = format!("/channels/{channel_id}/messages/{message_id}");
                 let bucket = format!("message_delete:{channel_id}");
-                match self
+                let sent = self
                     .send(Method::DELETE, &path, &bucket, None, Some(reason))
-                    .await
-                {
-                    Err(EffectError::Permanent {
-                        kind: FailureKind::UnknownMessage,
-                        ..
-                    }) => Ok(()),
-                    other => other.map(drop),
-                }
+                    .await;
+                already_gone(sent, FailureKind::UnknownMessage)
             }
             Job::TimeoutMember {
                 guild_id,
@@ -217,16 +211,10 @@ impl Executor {
             } => {
                 let path = format!("/guilds/{guild_id}/bans/{user_id}");
                 let bucket = format!("bans:{guild_id}");
-                match self
+                let sent = self
                     .send(Method::DELETE, &path, &bucket, None, Some(reason))
-                    .await
-                {
-                    Err(EffectError::Permanent {
-                        kind: FailureKind::UnknownBan,
-                        ..
-                    }) => Ok(()),
-                    other => other.map(drop),
-                }
+                    .await;
+                already_gone(sent, FailureKind::UnknownBan)
             }
             Job::ClearTimeout {
                 guild_id,
@@ -445,6 +433,14 @@ fn multipart(
     body.extend_from_slice(data);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (boundary, body)
+}
+
+/// A removal whose target is already gone has done its work.
+fn already_gone(sent: Result<Value, EffectError>, gone: FailureKind) -> Result<(), EffectError> {
+    match sent {
+        Err(EffectError::Permanent { kind, .. }) if kind == gone => Ok(()),
+        other => other.map(drop),
+    }
 }
 
 /// One row of secondary buttons.

@@ -413,3 +413,133 @@ pub async fn edits(
         })
         .collect()
 }
+
+/// The guild of a community (a scheduled job knows only the community).
+pub async fn guild_of(
+    conn: &mut PgConnection,
+    community: Uuid,
+) -> Result<serenity::all::GuildId, sqlx::Error> {
+    let id: i64 = sqlx::query_scalar("select discord_guild_id from communities where id = $1")
+        .bind(community)
+        .fetch_one(conn)
+        .await?;
+    Ok(serenity::all::GuildId::new(id as u64))
+}
+
+// ----- warning policy -------------------------------------------------------------------
+
+/// The expiry in days and the ban-appeal rule, when the community set them.
+pub async fn warning_policy(
+    conn: &mut PgConnection,
+    community: Uuid,
+) -> Result<Option<(i32, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "select expiry_days, ban_appeal_needs_other_moderator from warning_policies
+          where community_id = $1",
+    )
+    .bind(community)
+    .fetch_optional(conn)
+    .await
+}
+
+/// (warnings, kind, duration) per threshold, lowest first.
+pub async fn warning_thresholds(
+    conn: &mut PgConnection,
+    community: Uuid,
+) -> Result<Vec<(i32, String, Option<i64>)>, sqlx::Error> {
+    sqlx::query_as(
+        "select warnings, kind, duration_secs from warning_thresholds
+          where community_id = $1 order by warnings",
+    )
+    .bind(community)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn set_warning_expiry(
+    conn: &mut PgConnection,
+    community: Uuid,
+    days: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into warning_policies (community_id, expiry_days) values ($1, $2)
+         on conflict (community_id) do update set expiry_days = excluded.expiry_days",
+    )
+    .bind(community)
+    .bind(days)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_ban_appeal_rule(
+    conn: &mut PgConnection,
+    community: Uuid,
+    other: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into warning_policies (community_id, ban_appeal_needs_other_moderator)
+         values ($1, $2)
+         on conflict (community_id)
+         do update set ban_appeal_needs_other_moderator = excluded.ban_appeal_needs_other_moderator",
+    )
+    .bind(community)
+    .bind(other)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_threshold(
+    conn: &mut PgConnection,
+    community: Uuid,
+    warnings: i32,
+    kind: &str,
+    duration_secs: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into warning_thresholds (community_id, warnings, kind, duration_secs)
+         values ($1, $2, $3, $4)
+         on conflict (community_id, warnings)
+         do update set kind = excluded.kind, duration_secs = excluded.duration_secs",
+    )
+    .bind(community)
+    .bind(warnings)
+    .bind(kind)
+    .bind(duration_secs)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn remove_threshold(
+    conn: &mut PgConnection,
+    community: Uuid,
+    warnings: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from warning_thresholds where community_id = $1 and warnings = $2")
+        .bind(community)
+        .bind(warnings)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The member's warnings since `since` (the ones that still count).
+pub async fn active_warnings(
+    conn: &mut PgConnection,
+    community: Uuid,
+    target: UserId,
+    since: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(*) from cases
+          where community_id = $1 and target_discord_id = $2 and kind = 'warn'
+            and created_at >= $3",
+    )
+    .bind(community)
+    .bind(sf(target.get()))
+    .bind(since)
+    .fetch_one(conn)
+    .await
+}

@@ -142,19 +142,7 @@ pub(crate) async fn record_sanction(
     if matches!(s.kind, Kind::Mute | Kind::Unmute) && settings.mute_role.is_none() {
         return Err(Error::NoMuteRole);
     }
-    // A reversal revokes what it lifts; a new lasting sanction replaces the old one.
-    let superseded = s.kind.reverses().or(s.kind.lasts().then_some(s.kind));
-    let mut revoked = None;
-    if let Some(kind) = superseded {
-        for old in db::active(tx, community.id, s.target, Some(kind)).await? {
-            let next = old
-                .status
-                .transition(case::Event::Revoke)
-                .map_err(|e| sqlx::Error::Protocol(format!("case #{}: {e}", old.number)))?;
-            db::set_status(tx, community.id, old.id, next).await?;
-            revoked.get_or_insert(old.id);
-        }
-    }
+    let revoked = revoke_superseded(tx, community.id, s.target, s.kind).await?;
     let now = Utc::now();
     let expires_at = s.duration_secs.map(|d| now + Duration::seconds(d));
     let new = db::NewCase {
@@ -202,6 +190,29 @@ pub(crate) async fn record_sanction(
     Ok(case)
 }
 
+/// A reversal revokes the active sanction it lifts, and a new lasting sanction the one
+/// of its kind it replaces; returns the first case revoked (the new case's `reverses`).
+async fn revoke_superseded(
+    tx: &mut PgConnection,
+    community: Uuid,
+    target: UserId,
+    kind: Kind,
+) -> Result<Option<Uuid>, Error> {
+    let Some(superseded) = kind.reverses().or(kind.lasts().then_some(kind)) else {
+        return Ok(None);
+    };
+    let mut revoked = None;
+    for old in db::active(tx, community, target, Some(superseded)).await? {
+        let next = old
+            .status
+            .transition(case::Event::Revoke)
+            .map_err(|e| sqlx::Error::Protocol(format!("case #{}: {e}", old.number)))?;
+        db::set_status(tx, community, old.id, next).await?;
+        revoked.get_or_insert(old.id);
+    }
+    Ok(revoked)
+}
+
 /// A sanction a moderator took by hand in Discord's own interface, as Discord's audit
 /// log reports it.
 #[derive(Debug, Clone)]
@@ -225,18 +236,7 @@ pub async fn record_observed(pool: &PgPool, o: Observed) -> Result<Option<Case>,
     if db::has_entry(&mut tx, community.id, o.entry_id).await? {
         return Ok(None);
     }
-    let superseded = o.kind.reverses().or(o.kind.lasts().then_some(o.kind));
-    let mut revoked = None;
-    if let Some(kind) = superseded {
-        for old in db::active(&mut tx, community.id, o.target, Some(kind)).await? {
-            let next = old
-                .status
-                .transition(case::Event::Revoke)
-                .map_err(|e| sqlx::Error::Protocol(format!("case #{}: {e}", old.number)))?;
-            db::set_status(&mut tx, community.id, old.id, next).await?;
-            revoked.get_or_insert(old.id);
-        }
-    }
+    let revoked = revoke_superseded(&mut tx, community.id, o.target, o.kind).await?;
     let now = Utc::now();
     let until = o.until.filter(|u| *u > now && o.kind == Kind::Timeout);
     let reason = o
@@ -412,11 +412,7 @@ async fn community_guild(
     conn: &mut PgConnection,
     community_id: Uuid,
 ) -> Result<GuildId, sqlx::Error> {
-    let id: i64 = sqlx::query_scalar("select discord_guild_id from communities where id = $1")
-        .bind(community_id)
-        .fetch_one(conn)
-        .await?;
-    Ok(GuildId::new(id as u64))
+    db::guild_of(conn, community_id).await
 }
 
 /// Cases matching `filter` (hidden ones only when asked), newest first.

@@ -4,10 +4,10 @@
 
 use chrono::{Duration, Utc};
 use serenity::all::{GuildId, UserId};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{Case, Error, Kind, Sanction};
+use super::{Case, Error, Kind, Sanction, db};
 use crate::audit::{self, Actor, NewEntry};
 use crate::community::{self, Community};
 
@@ -33,28 +33,15 @@ pub(super) async fn policy_in(
     conn: &mut PgConnection,
     community: Uuid,
 ) -> Result<Policy, sqlx::Error> {
-    let row: Option<(i32, bool)> = sqlx::query_as(
-        "select expiry_days, ban_appeal_needs_other_moderator from warning_policies
-          where community_id = $1",
-    )
-    .bind(community)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let rows = sqlx::query(
-        "select warnings, kind, duration_secs from warning_thresholds
-          where community_id = $1 order by warnings",
-    )
-    .bind(community)
-    .fetch_all(conn)
-    .await?;
+    let row = db::warning_policy(&mut *conn, community).await?;
+    let rows = db::warning_thresholds(conn, community).await?;
     let thresholds = rows
-        .iter()
-        .filter_map(|r| {
-            let kind: String = r.try_get("kind").ok()?;
+        .into_iter()
+        .filter_map(|(warnings, kind, duration_secs)| {
             Some(Threshold {
-                warnings: r.try_get("warnings").ok()?,
+                warnings,
                 kind: Kind::parse(&kind)?,
-                duration_secs: r.try_get("duration_secs").ok()?,
+                duration_secs,
             })
         })
         .collect();
@@ -101,26 +88,10 @@ pub async fn change_policy(
     let (community, mut tx) = community::begin(pool, guild).await?;
     let before = policy_in(&mut tx, community.id).await?;
     if let Some(days) = change.expiry_days {
-        sqlx::query(
-            "insert into warning_policies (community_id, expiry_days) values ($1, $2)
-             on conflict (community_id) do update set expiry_days = excluded.expiry_days",
-        )
-        .bind(community.id)
-        .bind(days)
-        .execute(&mut *tx)
-        .await?;
+        db::set_warning_expiry(&mut tx, community.id, days).await?;
     }
     if let Some(other) = change.ban_appeal_needs_other_moderator {
-        sqlx::query(
-            "insert into warning_policies (community_id, ban_appeal_needs_other_moderator)
-             values ($1, $2)
-             on conflict (community_id)
-             do update set ban_appeal_needs_other_moderator = excluded.ban_appeal_needs_other_moderator",
-        )
-        .bind(community.id)
-        .bind(other)
-        .execute(&mut *tx)
-        .await?;
+        db::set_ban_appeal_rule(&mut tx, community.id, other).await?;
     }
     match change.threshold {
         Some(ThresholdChange::Set(Threshold {
@@ -129,25 +100,10 @@ pub async fn change_policy(
             duration_secs: duration,
         })) => {
             check_threshold(warnings, kind, duration)?;
-            sqlx::query(
-                "insert into warning_thresholds (community_id, warnings, kind, duration_secs)
-                 values ($1, $2, $3, $4)
-                 on conflict (community_id, warnings)
-                 do update set kind = excluded.kind, duration_secs = excluded.duration_secs",
-            )
-            .bind(community.id)
-            .bind(warnings)
-            .bind(kind.as_str())
-            .bind(duration)
-            .execute(&mut *tx)
-            .await?;
+            db::set_threshold(&mut tx, community.id, warnings, kind.as_str(), duration).await?;
         }
         Some(ThresholdChange::Remove { warnings }) => {
-            sqlx::query("delete from warning_thresholds where community_id = $1 and warnings = $2")
-                .bind(community.id)
-                .bind(warnings)
-                .execute(&mut *tx)
-                .await?;
+            db::remove_threshold(&mut tx, community.id, warnings).await?;
         }
         None => {}
     }
@@ -203,16 +159,7 @@ pub(super) async fn reached(
         return Ok(None);
     }
     let since = Utc::now() - Duration::days(i64::from(policy.expiry_days));
-    let active: i64 = sqlx::query_scalar(
-        "select count(*) from cases
-          where community_id = $1 and target_discord_id = $2 and kind = 'warn'
-            and created_at >= $3",
-    )
-    .bind(community.id)
-    .bind(warning.target.get() as i64)
-    .bind(since)
-    .fetch_one(conn)
-    .await?;
+    let active = db::active_warnings(conn, community.id, warning.target, since).await?;
     Ok(policy
         .thresholds
         .into_iter()
