@@ -30,6 +30,11 @@ async fn verify(ctx: Context<'_>) -> Result<(), CommandError> {
     let community = community_of(ctx).await?;
     let report = audit::verify(&ctx.data().pool, community.id).await?;
     let text = match report {
+        audit::Report::Intact {
+            entries, pending, ..
+        } if pending > 0 => format!(
+            "✅ {entries} entries, chain intact. {pending} newer entries are being sealed; run it again in a moment to include them."
+        ),
         audit::Report::Intact { entries, .. } => format!("✅ {entries} entries, chain intact."),
         audit::Report::Broken { seq, why, .. } => {
             format!("⚠️ The audit chain is broken at entry #{seq}: {why}.")
@@ -76,9 +81,11 @@ fn render(entries: &[Entry]) -> String {
             Some(id) => format!("<@{id}>"),
             None => e.actor.clone(),
         };
+        let seq = e
+            .seq
+            .map_or_else(|| "(sealing)".to_string(), |n| format!("#{n}"));
         let line = format!(
-            "#{} <t:{}:R> {who} `{}` on `{}`\n",
-            e.seq,
+            "{seq} <t:{}:R> {who} `{}` on `{}`\n",
             e.occurred_at.timestamp(),
             e.action,
             e.target

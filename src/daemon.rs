@@ -164,6 +164,7 @@ async fn run(
         app.automod.clone(),
         stop.clone(),
     ));
+    let sealer_task = tokio::spawn(crate::audit::seal::run(app.pool.clone(), stop.clone()));
     let shards = client.shard_manager.clone();
     let outcome = tokio::select! {
         result = client.start() => match result {
@@ -186,6 +187,7 @@ async fn run(
         tracing::warn!("job workers did not stop in time; their leases will expire");
     }
     let _ = automod_task.await;
+    let _ = sealer_task.await;
     database.close().await?;
     tracing::info!("stopped");
     outcome

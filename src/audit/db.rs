@@ -1,6 +1,7 @@
-//! SQL for the audit log: the one-statement append that advances a community's chain
-//! head and inserts the entry, the personal-data side table, and the reads that
-//! verification, `/audit recent` and export need.
+//! SQL for the audit log: the plain insert of a change's entry, the sealer's batch
+//! (lock the chain head, read the unsealed entries, write their seals), the
+//! personal-data side table, and the reads that verification, `/audit recent` and
+//! export need.
 
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -13,8 +14,17 @@ use uuid::Uuid;
 use super::chain::GENESIS;
 use super::{Entry, Personal};
 
-/// What [`append`] writes; the hash is computed by PostgreSQL under the head's lock.
-pub struct AppendRow<'a> {
+macro_rules! entry_select {
+    () => {
+        "select e.id, e.community_id, e.seq, e.occurred_at, e.actor, e.action, e.target,
+                e.before, e.after, e.correlation_id, e.personal_digest, e.hash,
+                p.salt, p.reason, p.names
+           from audit_log e left join audit_personal_data p on p.entry_id = e.id "
+    };
+}
+
+/// An entry as its change's transaction writes it: not yet sealed (no seq, no hash).
+pub struct NewRow<'a> {
     pub id: Uuid,
     pub community_id: Uuid,
     pub occurred_at: DateTime<Utc>,
@@ -25,27 +35,15 @@ pub struct AppendRow<'a> {
     pub after: Option<&'a Value>,
     pub correlation_id: Option<&'a str>,
     pub personal_digest: Option<&'a [u8]>,
-    pub canonical: &'a [u8],
 }
 
-/// Advances the chain head (locking its row until the caller commits, which orders
-/// appends per community) and inserts the entry with the head's new seq and hash,
-/// all in one round trip. The expression matches `chain::link`.
-pub async fn append(conn: &mut PgConnection, row: &AppendRow<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "with head as (
-            insert into audit_chain_heads as h (community_id, last_seq, last_hash)
-            values ($2, 1, sha256($11::bytea || int8send(1::bigint) || $12::bytea))
-            on conflict (community_id) do update
-               set last_seq = h.last_seq + 1,
-                   last_hash = sha256(h.last_hash || int8send(h.last_seq + 1) || $12::bytea),
-                   updated_at = now()
-            returning last_seq, last_hash
-         )
-         insert into audit_log (id, community_id, seq, occurred_at, actor, action, target,
-                                before, after, correlation_id, personal_digest, hash)
-         select $1, $2, head.last_seq, $3, $4, $5, $6, $7, $8, $9, $10, head.last_hash from head
-         returning seq",
+/// Inserts an unsealed entry: a plain insert that waits on no lock, so changes of one
+/// community never queue behind each other for the audit log's sake.
+pub async fn insert(conn: &mut PgConnection, row: &NewRow<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into audit_log (id, community_id, occurred_at, actor, action, target,
+                                before, after, correlation_id, personal_digest)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(row.id)
     .bind(row.community_id)
@@ -57,10 +55,103 @@ pub async fn append(conn: &mut PgConnection, row: &AppendRow<'_>) -> Result<i64,
     .bind(row.after.map(Json))
     .bind(row.correlation_id)
     .bind(row.personal_digest)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Communities with committed entries awaiting their seal (the sealer's scope).
+pub async fn pending_communities(conn: &mut PgConnection) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select distinct community_id from audit_log where seq is null")
+        .fetch_all(conn)
+        .await
+}
+
+/// Locks the community's chain head until commit (creating it at the genesis if the
+/// chain is new), so one sealer at a time extends a chain.
+pub async fn lock_head(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+) -> Result<(i64, Vec<u8>), sqlx::Error> {
+    sqlx::query(
+        "insert into audit_chain_heads (community_id, last_seq, last_hash)
+         values ($1, 0, $2) on conflict (community_id) do nothing",
+    )
+    .bind(community_id)
     .bind(GENESIS.as_slice())
-    .bind(row.canonical)
+    .execute(&mut *conn)
+    .await?;
+    let row = sqlx::query(
+        "select last_seq, last_hash from audit_chain_heads where community_id = $1 for update",
+    )
+    .bind(community_id)
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok((row.try_get("last_seq")?, row.try_get("last_hash")?))
+}
+
+/// The oldest committed entries awaiting their seal, in the order they will take.
+pub async fn unsealed(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    let sql = concat!(
+        entry_select!(),
+        "where e.community_id = $1 and e.seq is null order by e.id limit $2"
+    );
+    let rows = sqlx::query(sql)
+        .bind(community_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(entry_from_row).collect()
+}
+
+/// Writes the seals of a batch (`ids[i]` gets `seqs[i]`, `hashes[i]`) and moves the
+/// head to the last; the count of entries sealed.
+pub async fn seal(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+    ids: &[Uuid],
+    seqs: &[i64],
+    hashes: &[Vec<u8>],
+) -> Result<u64, sqlx::Error> {
+    let sealed = sqlx::query(
+        "update audit_log e set seq = s.seq, hash = s.hash
+           from unnest($2::uuid[], $3::int8[], $4::bytea[]) as s (id, seq, hash)
+          where e.community_id = $1 and e.id = s.id and e.seq is null",
+    )
+    .bind(community_id)
+    .bind(ids)
+    .bind(seqs)
+    .bind(hashes)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if let (Some(seq), Some(hash)) = (seqs.last(), hashes.last()) {
+        sqlx::query(
+            "update audit_chain_heads set last_seq = $2, last_hash = $3, updated_at = now()
+              where community_id = $1",
+        )
+        .bind(community_id)
+        .bind(seq)
+        .bind(hash)
+        .execute(conn)
+        .await?;
+    }
+    Ok(sealed)
+}
+
+/// Entries committed but not sealed yet.
+pub async fn pending_count(
+    conn: &mut PgConnection,
+    community_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from audit_log where community_id = $1 and seq is null")
+        .bind(community_id)
+        .fetch_one(conn)
+        .await
 }
 
 pub async fn insert_personal(
@@ -129,22 +220,17 @@ pub async fn community_ids(conn: &mut PgConnection) -> Result<Vec<Uuid>, sqlx::E
         .await
 }
 
-macro_rules! entry_select {
-    () => {
-        "select e.id, e.community_id, e.seq, e.occurred_at, e.actor, e.action, e.target,
-                e.before, e.after, e.correlation_id, e.personal_digest, e.hash,
-                p.salt, p.reason, p.names
-           from audit_log e left join audit_personal_data p on p.entry_id = e.id "
-    };
-}
-
-/// One community's entries in chain order, streamed (a chain may be millions long).
+/// One community's sealed entries in chain order, streamed (a chain may be millions
+/// long).
 pub fn entries<'c>(
     conn: &'c mut PgConnection,
     community_id: Uuid,
 ) -> impl Stream<Item = Result<Entry, sqlx::Error>> + 'c {
     use futures::StreamExt as _;
-    let sql = concat!(entry_select!(), "where e.community_id = $1 order by e.seq");
+    let sql = concat!(
+        entry_select!(),
+        "where e.community_id = $1 and e.seq is not null order by e.seq"
+    );
     sqlx::query(sql)
         .bind(community_id)
         .fetch(conn)
@@ -158,7 +244,7 @@ pub async fn recent(
 ) -> Result<Vec<Entry>, sqlx::Error> {
     let sql = concat!(
         entry_select!(),
-        "where e.community_id = $1 order by e.seq desc limit $2"
+        "where e.community_id = $1 order by e.seq desc nulls first, e.id desc limit $2"
     );
     let rows = sqlx::query(sql)
         .bind(community_id)

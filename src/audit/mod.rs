@@ -1,22 +1,22 @@
 //! The audit log: [`record`] appends an entry inside the caller's transaction,
-//! [`verify`] walks a community's hash chain and names the first broken entry,
-//! [`recent`] and [`export`] read it back, [`erase_personal_data`] is the one
-//! permitted deletion. The design, with measured figures, is in `docs/audit.md`.
+//! [`seal`] gives committed entries their place in the community's hash chain,
+//! [`verify`] walks the chain and names the first broken entry, [`recent`] and
+//! [`export`] read it back, [`erase_personal_data`] is the one permitted deletion.
+//! The design, with measured figures, is in `docs/audit.md`.
 //!
-//! Sealing happens inside the request's transaction: one statement advances the
-//! community's chain head (`audit_chain_heads`, row-locked until commit) and inserts
-//! the entry with `hash = SHA-256(prev ‖ seq ‖ canonical entry)` computed by
-//! PostgreSQL. The lock is per community, so communities never wait on each other,
-//! and it adds one statement to a transaction that already does several.
-//! `benches/audit.rs` measured an audited `/setup`-shaped change at 1.57× the
-//! unchained one (goal 1.5×; 3,757 vs 5,883 changes/s over 8 communities) and
-//! verification at ≈ 113k entries/s; `docs/audit.md` has the figures and the cheaper
-//! append to try before moving to asynchronous sealing (which would leave committed
-//! entries unsealed for a while).
+//! Sealing is asynchronous and in order: the change's transaction only inserts its
+//! entry; the daemon's sealer ([`seal::run`]) then locks the community's chain head
+//! and seals committed entries in batches, `hash = SHA-256(prev ‖ seq ‖ canonical
+//! entry)`, within a fraction of a second. Sealing in the request's transaction held
+//! the head's row lock until commit and cost 1.3–1.6× an unaudited change; the insert
+//! alone stays under the 1.5× goal (`benches/audit.rs`, figures in the docs).
 
 mod chain;
 mod db;
+pub mod seal;
 mod verify;
+
+pub use seal::seal;
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt as _;
@@ -93,7 +93,6 @@ pub struct Personal {
 pub struct Entry {
     pub id: Uuid,
     pub community_id: Uuid,
-    pub seq: i64,
     pub occurred_at: DateTime<Utc>,
     pub actor: String,
     pub action: String,
@@ -102,23 +101,26 @@ pub struct Entry {
     pub after: Option<Value>,
     pub correlation_id: Option<String>,
     pub personal_digest: Option<Vec<u8>>,
-    pub hash: Vec<u8>,
+    /// `None` until the sealer gives the entry its place in the chain.
+    pub seq: Option<i64>,
+    pub hash: Option<Vec<u8>>,
     pub personal: Option<Personal>,
 }
 
-/// Where an appended entry landed in its community's chain.
+/// An appended entry; the sealer gives it its place in the chain once committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded {
     pub id: Uuid,
-    pub seq: i64,
 }
 
 /// The outcome of verifying one community's chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
+    /// Every sealed entry fits; `pending` newer ones await their seal.
     Intact {
         community_id: Uuid,
         entries: i64,
+        pending: i64,
     },
     Broken {
         community_id: Uuid,
@@ -133,11 +135,16 @@ impl std::fmt::Display for Report {
             Report::Intact {
                 community_id,
                 entries,
+                pending,
             } => {
                 write!(
                     f,
                     "community {community_id}: {entries} entries, chain intact"
-                )
+                )?;
+                if *pending > 0 {
+                    write!(f, " ({pending} newer awaiting their seal)")?;
+                }
+                Ok(())
             }
             Report::Broken {
                 community_id,
@@ -165,25 +172,26 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("cannot write the export: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the audit chain head of community {0} is not a 32-byte hash")]
+    CorruptHead(Uuid),
+    #[error("entries of community {0} were sealed outside the sealer")]
+    SealedElsewhere(Uuid),
 }
 
-/// Appends `entry` to its community's chain inside the caller's transaction: it
-/// commits or rolls back with the change it records.
+/// Appends `entry` inside the caller's transaction: it commits or rolls back with the
+/// change it records. The sealer chains it once committed.
 #[tracing::instrument(skip_all, fields(community.id = %entry.community_id, audit.action = entry.action))]
 pub async fn record(conn: &mut PgConnection, entry: NewEntry) -> Result<Recorded, sqlx::Error> {
     let id = Uuid::now_v7();
-    // PostgreSQL keeps microseconds; hash exactly what will be read back.
-    let now = Utc::now();
-    let occurred_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
     let personal = personal_of(&entry);
     let digest = personal
         .as_ref()
         .map(|p| chain::personal_digest(&p.salt, p.reason.as_deref(), &p.names));
     let actor = entry.actor.to_string();
-    let fields = chain::Fields {
+    let row = db::NewRow {
         id,
         community_id: entry.community_id,
-        occurred_at_micros: occurred_at.timestamp_micros(),
+        occurred_at: Utc::now(),
         actor: &actor,
         action: entry.action,
         target: &entry.target,
@@ -192,25 +200,11 @@ pub async fn record(conn: &mut PgConnection, entry: NewEntry) -> Result<Recorded
         correlation_id: entry.correlation_id.as_deref(),
         personal_digest: digest.as_ref().map(|d| d.as_slice()),
     };
-    let canonical = chain::canonical(&fields);
-    let row = db::AppendRow {
-        id,
-        community_id: entry.community_id,
-        occurred_at,
-        actor: &actor,
-        action: entry.action,
-        target: &entry.target,
-        before: fields.before,
-        after: fields.after,
-        correlation_id: fields.correlation_id,
-        personal_digest: fields.personal_digest,
-        canonical: &canonical,
-    };
-    let seq = db::append(&mut *conn, &row).await?;
+    db::insert(&mut *conn, &row).await?;
     if let Some(p) = &personal {
         db::insert_personal(conn, id, entry.community_id, p).await?;
     }
-    Ok(Recorded { id, seq })
+    Ok(Recorded { id })
 }
 
 fn personal_of(entry: &NewEntry) -> Option<Personal> {
@@ -224,7 +218,8 @@ fn personal_of(entry: &NewEntry) -> Option<Personal> {
     })
 }
 
-/// Verifies one community's chain from its first entry to its head, at one snapshot.
+/// Verifies one community's sealed chain from its first entry to its head, at one
+/// snapshot, and counts the entries still awaiting their seal.
 #[tracing::instrument(skip_all, fields(community.id = %community_id))]
 pub async fn verify(pool: &PgPool, community_id: Uuid) -> Result<Report, Error> {
     let mut tx = pool.begin().await?;
@@ -232,12 +227,16 @@ pub async fn verify(pool: &PgPool, community_id: Uuid) -> Result<Report, Error> 
     db::begin_snapshot(&mut tx).await?;
     tenant::scope(&mut tx, community_id).await?;
     let head = db::head(&mut tx, community_id).await?;
+    let pending = db::pending_count(&mut tx, community_id).await?;
     let mut verifier = verify::Verifier::new();
     let outcome = {
         let mut rows = std::pin::pin!(db::entries(&mut tx, community_id));
         let mut outcome = Ok(());
         while let Some(entry) = rows.try_next().await? {
-            outcome = verifier.push(&stored(&entry));
+            outcome = match stored(&entry) {
+                Some(stored) => verifier.push(&stored),
+                None => Err((verifier.count() + 1, Break::Missing)),
+            };
             if outcome.is_err() {
                 break;
             }
@@ -251,6 +250,7 @@ pub async fn verify(pool: &PgPool, community_id: Uuid) -> Result<Report, Error> 
         Ok(entries) => Report::Intact {
             community_id,
             entries,
+            pending,
         },
         Err((seq, why)) => Report::Broken {
             community_id,
@@ -266,7 +266,14 @@ pub async fn verify_all(pool: &PgPool) -> Result<Vec<Report>, Error> {
     let mut reports = Vec::new();
     for community_id in community_ids(pool).await? {
         let report = verify(pool, community_id).await?;
-        if !matches!(report, Report::Intact { entries: 0, .. }) {
+        if !matches!(
+            report,
+            Report::Intact {
+                entries: 0,
+                pending: 0,
+                ..
+            }
+        ) {
             reports.push(report);
         }
     }
@@ -281,26 +288,33 @@ async fn community_ids(pool: &PgPool) -> Result<Vec<Uuid>, sqlx::Error> {
     Ok(ids)
 }
 
-fn stored(entry: &Entry) -> verify::Stored<'_> {
-    verify::Stored {
-        seq: entry.seq,
-        fields: chain::Fields {
-            id: entry.id,
-            community_id: entry.community_id,
-            occurred_at_micros: entry.occurred_at.timestamp_micros(),
-            actor: &entry.actor,
-            action: &entry.action,
-            target: &entry.target,
-            before: entry.before.as_ref(),
-            after: entry.after.as_ref(),
-            correlation_id: entry.correlation_id.as_deref(),
-            personal_digest: entry.personal_digest.as_deref(),
-        },
-        hash: &entry.hash,
+/// The entry as verification and sealing see it; `None` for an unsealed one.
+fn stored(entry: &Entry) -> Option<verify::Stored<'_>> {
+    Some(verify::Stored {
+        seq: entry.seq?,
+        fields: fields(entry),
+        hash: entry.hash.as_deref()?,
         personal: entry
             .personal
             .as_ref()
             .map(|p| (p.salt.as_slice(), p.reason.as_deref(), p.names.as_slice())),
+    })
+}
+
+/// The hashed fields, read back from the database: sealing and verification both
+/// encode this stored form, so they agree byte for byte.
+fn fields(entry: &Entry) -> chain::Fields<'_> {
+    chain::Fields {
+        id: entry.id,
+        community_id: entry.community_id,
+        occurred_at_micros: entry.occurred_at.timestamp_micros(),
+        actor: &entry.actor,
+        action: &entry.action,
+        target: &entry.target,
+        before: entry.before.as_ref(),
+        after: entry.after.as_ref(),
+        correlation_id: entry.correlation_id.as_deref(),
+        personal_digest: entry.personal_digest.as_deref(),
     }
 }
 
@@ -312,7 +326,8 @@ pub async fn recent(pool: &PgPool, community_id: Uuid, limit: i64) -> Result<Vec
     Ok(entries)
 }
 
-/// Writes entries as JSON lines (one community, or all), in chain order.
+/// Writes entries as JSON lines (one community, or all), in chain order; entries
+/// awaiting their seal are left to the next export.
 pub async fn export(
     pool: &PgPool,
     community_id: Option<Uuid>,
@@ -349,7 +364,7 @@ impl Entry {
             "after": self.after,
             "correlation_id": self.correlation_id,
             "personal_digest": self.personal_digest.as_ref().map(hex::encode),
-            "hash": hex::encode(&self.hash),
+            "hash": self.hash.as_ref().map(hex::encode),
             "personal": self.personal.as_ref().map(|p| json!({
                 "salt": hex::encode(&p.salt), "reason": p.reason, "names": p.names,
             })),

@@ -35,6 +35,9 @@ pub enum CrossCommunity {
     /// Find the event and community behind a door staff key (read `event_staff_keys`
     /// by digest), before scoping to that community.
     Checkin,
+    /// Find the communities whose committed audit entries await their seal (read
+    /// `audit_log.community_id` of unsealed rows), before sealing each in its scope.
+    AuditSealer,
 }
 
 impl CrossCommunity {
@@ -47,6 +50,7 @@ impl CrossCommunity {
             CrossCommunity::Appeals => "appeals",
             CrossCommunity::StripeWebhook => "stripe_webhook",
             CrossCommunity::Checkin => "checkin",
+            CrossCommunity::AuditSealer => "audit_sealer",
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The audit log against real PostgreSQL: `/setup` changes and provisioning are
-//! recorded in their transaction, the append-only trigger, tampering that bypasses
-//! it is named by verify at the exact entry, erasure keeps the chain intact, and
-//! concurrent appends to one community keep a valid chain.
+//! recorded in their transaction and sealed by the daemon's sealer, the append-only
+//! trigger (which allows only a first seal), tampering that bypasses it is named by
+//! verify at the exact entry, erasure keeps the chain intact, and concurrent appends
+//! and sealers on one community keep a valid chain.
 
 use guildops::audit::{self, Actor, Break, NewEntry, Report};
 use guildops_harness::Command;
@@ -54,9 +55,19 @@ async fn append(pool: &PgPool, e: NewEntry) -> audit::Recorded {
     recorded
 }
 
+/// Appends `n` entries and seals them, as the daemon's sealer would.
 async fn append_n(pool: &PgPool, community_id: Uuid, n: i64) {
     for i in 1..=n {
         append(pool, entry(community_id, i)).await;
+    }
+    audit::seal(pool, community_id).await.expect("seal");
+}
+
+fn intact(community_id: Uuid, entries: i64, pending: i64) -> Report {
+    Report::Intact {
+        community_id,
+        entries,
+        pending,
     }
 }
 
@@ -115,6 +126,16 @@ async fn a_setup_change_through_discord_is_audited_with_before_and_after() {
             .expect("provisioning was audited");
     assert_eq!(created, "system:gateway");
 
+    // The daemon's sealer chains both within its poll interval.
+    world
+        .wait_for(|| async {
+            sqlx::query_scalar::<_, i64>("select count(*) from audit_log where seq is null")
+                .fetch_one(&world.pool)
+                .await
+                .expect("count")
+                == 0
+        })
+        .await;
     let verified = world
         .discord
         .run_command(
@@ -172,21 +193,47 @@ async fn removing_the_bot_is_audited_as_a_deactivation() {
 async fn updates_and_deletes_of_entries_are_refused_by_the_trigger() {
     let (pool, community) = community_db().await;
     append_n(&pool, community, 2).await;
+    // One more, not sealed yet: its content is as untouchable as a sealed entry's.
+    append(&pool, entry(community, 3)).await;
     for sql in [
         "update audit_log set action = 'forged'",
+        "update audit_log set action = 'forged' where seq is null",
+        "update audit_log set seq = seq + 10 where seq = 2",
+        "update audit_log set hash = sha256('x') where seq = 1",
         "delete from audit_log where seq = 2",
+        "delete from audit_log where seq is null",
         "truncate audit_log cascade",
     ] {
         let refused = sqlx::raw_sql(sql).execute(&pool).await;
         let message = refused.expect_err(sql).to_string();
         assert!(message.contains("append-only"), "{sql}: {message}");
     }
+    // The daemon's role may write a first seal and nothing else.
+    let mut tx = pool.begin().await.expect("begin");
+    sqlx::query("set local role guildops_app")
+        .execute(&mut *tx)
+        .await
+        .expect("role");
+    guildops::db::tenant::scope(&mut tx, community)
+        .await
+        .expect("scope");
+    let refused = sqlx::query("update audit_log set target = 'forged' where seq is null")
+        .execute(&mut *tx)
+        .await
+        .expect_err("no privilege on the content");
+    assert!(
+        refused.to_string().contains("permission denied"),
+        "{refused}"
+    );
+    drop(tx);
     assert_eq!(
         audit::verify(&pool, community).await.expect("verify"),
-        Report::Intact {
-            community_id: community,
-            entries: 2
-        }
+        intact(community, 2, 1)
+    );
+    assert_eq!(audit::seal(&pool, community).await.expect("seal"), 1);
+    assert_eq!(
+        audit::verify(&pool, community).await.expect("verify"),
+        intact(community, 3, 0)
     );
 }
 
@@ -200,6 +247,24 @@ async fn tampering_that_bypasses_the_trigger_is_named_at_that_entry() {
         3,
     )
     .await;
+    let report = audit::verify(&pool, community).await.expect("verify");
+    assert_eq!(
+        report,
+        Report::Broken {
+            community_id: community,
+            seq: 3,
+            why: Break::HashMismatch
+        }
+    );
+
+    // The trigger lets anyone write a first seal; a forged one does not fit the chain.
+    let (pool, community) = community_db().await;
+    append_n(&pool, community, 2).await;
+    append(&pool, entry(community, 3)).await;
+    sqlx::query("update audit_log set seq = 3, hash = sha256('forged') where seq is null")
+        .execute(&pool)
+        .await
+        .expect("a first seal passes the trigger");
     let report = audit::verify(&pool, community).await.expect("verify");
     assert_eq!(
         report,
@@ -290,10 +355,15 @@ async fn erasing_personal_data_keeps_the_chain_verifiable() {
     let report = audit::verify(&pool, community).await.expect("verify");
     assert_eq!(
         report,
-        Report::Intact {
-            community_id: community,
-            entries: 5
-        },
+        intact(community, 4, 1),
+        "the erasure's own entry awaits its seal"
+    );
+    assert!(report.to_string().contains("1 newer awaiting"), "{report}");
+    assert_eq!(audit::seal(&pool, community).await.expect("seal"), 1);
+    let report = audit::verify(&pool, community).await.expect("verify");
+    assert_eq!(
+        report,
+        intact(community, 5, 0),
         "4 entries plus the erasure's own"
     );
     let recent = audit::recent(&pool, community, 1).await.expect("recent");
@@ -301,8 +371,22 @@ async fn erasing_personal_data_keeps_the_chain_verifiable() {
 }
 
 #[tokio::test]
-async fn concurrent_appends_to_one_community_keep_a_valid_chain() {
+async fn concurrent_appends_and_sealers_on_one_community_keep_a_valid_chain() {
     let (pool, community) = community_db().await;
+    // Two sealers race the writers (two daemons), each sealing whatever is committed.
+    let writing = tokio_util::sync::CancellationToken::new();
+    let sealers: Vec<_> = (0..2)
+        .map(|_| {
+            let (pool, writing) = (pool.clone(), writing.clone());
+            tokio::spawn(async move {
+                let mut sealed = 0;
+                while !writing.is_cancelled() {
+                    sealed += audit::seal(&pool, community).await.expect("seal");
+                }
+                sealed
+            })
+        })
+        .collect();
     let tasks: Vec<_> = (0..16)
         .map(|t| {
             let pool = pool.clone();
@@ -316,14 +400,15 @@ async fn concurrent_appends_to_one_community_keep_a_valid_chain() {
     for task in tasks {
         task.await.expect("task");
     }
+    writing.cancel();
+    let mut sealed = 0;
+    for sealer in sealers {
+        sealed += sealer.await.expect("sealer");
+    }
+    sealed += audit::seal(&pool, community).await.expect("seal");
+    assert_eq!(sealed, 160, "every entry sealed exactly once");
     let report = audit::verify(&pool, community).await.expect("verify");
-    assert_eq!(
-        report,
-        Report::Intact {
-            community_id: community,
-            entries: 160
-        }
-    );
+    assert_eq!(report, intact(community, 160, 0));
     let mut out = Vec::new();
     let written = audit::export(&pool, Some(community), &mut out)
         .await

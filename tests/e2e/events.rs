@@ -311,7 +311,7 @@ async fn rsvps_fill_seats_then_the_waitlist_and_a_freed_seat_promotes_the_next()
     )
     .await;
     assert!(said.contains("Only event organisers"), "{said}");
-    let actions: Vec<String> = sqlx::query_scalar("select action from audit_log where action like 'event.%' or action like 'ticket.%' order by seq")
+    let actions: Vec<String> = sqlx::query_scalar("select action from audit_log where action like 'event.%' or action like 'ticket.%' order by id")
         .fetch_all(&world.pool)
         .await
         .expect("audit");

@@ -61,6 +61,18 @@ async fn seed(app: &PgPool, admin: &PgPool, guild_id: u64, name: &str) -> Uuid {
     );
     entry.reason = Some("personal text that may be erased".into());
     audit::record(&mut tx, entry).await.expect("audit entry");
+    // A sealed chain has a head row and an unsealed entry sits beside it: seal one
+    // entry, then record another.
+    tx.commit().await.expect("commit");
+    audit::seal(app, community.id).await.expect("seal");
+    let mut tx = tenant::begin(app, community.id).await.expect("scoped tx");
+    let entry = NewEntry::new(
+        community.id,
+        Actor::User(UserId::new(7)),
+        "test.note",
+        "member:8".into(),
+    );
+    audit::record(&mut tx, entry).await.expect("audit entry");
     let job = Job::SendMessage {
         channel_id: ChannelId::new(guild_id + 4),
         content: "hello".into(),
