@@ -9,7 +9,7 @@ use serenity::all::{GuildId, UserId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::event::{Envelope, Fact, Snapshot};
+use super::event::{self, Envelope, Fact, Invoice, Snapshot};
 use super::standing::{Signal, Standing};
 use super::sync::{self, Baseline, Cause};
 use super::{STRIPE_ACTOR, SubscriptionStatus, db};
@@ -73,6 +73,12 @@ pub async fn ingest(
         tx.rollback().await?;
         return Ok(Ingested::Duplicate);
     }
+    let parked = match (fact, communities.first()) {
+        (Fact::InvoicePaid(i) | Fact::InvoiceFailed(i), Some((community, _))) => {
+            adopt_parked(&mut tx, i, *community).await?
+        }
+        _ => Vec::new(),
+    };
     let mut outcome = first;
     for (n, (community, guild)) in communities.iter().enumerate() {
         tenant::scope(&mut tx, *community).await?;
@@ -82,6 +88,9 @@ pub async fn ingest(
         };
         let applied = apply(&mut tx, at, event, fact, fetched).await?;
         if n == 0 {
+            for (late, late_fact) in &parked {
+                apply(&mut tx, at, late, late_fact, None).await?;
+            }
             outcome = applied;
             if applied != Ingested::Applied {
                 db::set_event_outcome(&mut tx, &event.id, applied.as_str()).await?;
@@ -90,6 +99,45 @@ pub async fn ingest(
     }
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// The refunds and disputes that arrived before this invoice's payment was recorded
+/// (kept as `unknown_community`): adopted into `community`, to be applied right after
+/// the invoice, oldest first, so early delivery loses nothing.
+async fn adopt_parked(
+    conn: &mut PgConnection,
+    invoice: &Invoice,
+    community: Uuid,
+) -> Result<Vec<(Envelope, Fact)>, sqlx::Error> {
+    let rows = db::parked_charge_events(
+        conn,
+        &invoice.id,
+        invoice.charge.as_deref(),
+        invoice.payment_intent.as_deref(),
+    )
+    .await?;
+    let mut parked = Vec::new();
+    for (id, payload) in rows {
+        // They were verified and parsed once already; one that no longer parses
+        // (impossible short of tampering) stays parked.
+        let Ok(envelope) = event::envelope(payload.as_bytes()) else {
+            tracing::warn!(stripe.event_id = %id, "a parked Stripe event no longer parses");
+            continue;
+        };
+        let fact = event::fact(&envelope);
+        if matches!(fact, Fact::Refunded(_) | Fact::Dispute(_)) {
+            parked.push((envelope, fact));
+        }
+    }
+    if !parked.is_empty() {
+        let ids: Vec<String> = parked.iter().map(|(e, _)| e.id.clone()).collect();
+        db::adopt_events(conn, &ids, community).await?;
+        tracing::info!(
+            events = ids.len(),
+            "applying refunds or disputes that arrived before their invoice"
+        );
+    }
+    Ok(parked)
 }
 
 /// The community (and its guild) an event is applied to.

@@ -368,6 +368,74 @@ async fn refunds_and_disputes_revoke_per_policy_and_a_won_dispute_restores() {
 }
 
 #[tokio::test]
+async fn a_refund_or_dispute_delivered_before_its_invoice_is_applied_when_the_invoice_arrives() {
+    let paid = Paid::start().await;
+    let erin = paid.member("erin").await;
+    let frank = paid.member("frank").await;
+    let t = fake::now();
+    let mut subs = Vec::new();
+    for user in [erin, frank] {
+        let sub = paid.subscribe(user).await;
+        paid.wait_role(user, true).await;
+        subs.push(sub);
+    }
+    // Stripe does not promise order: the charge events come first.
+    let mut charge = fake::fixture("charge");
+    charge["id"] = json!("ch_erin");
+    charge["invoice"] = Value::Null;
+    charge["payment_intent"] = Value::Null;
+    charge["refunded"] = json!(true);
+    charge["amount_refunded"] = json!(499);
+    let refund = fake::event(&evt(), "charge.refunded", t + 2, charge);
+    assert_eq!(paid.send(&refund).await, 200);
+    let mut dispute = fake::fixture("dispute");
+    dispute["charge"] = json!("ch_frank");
+    dispute["payment_intent"] = Value::Null;
+    let disputed = fake::event(&evt(), "charge.dispute.created", t + 2, dispute);
+    assert_eq!(paid.send(&disputed).await, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        paid.has_role(erin) && paid.has_role(frank),
+        "nothing to apply them to yet"
+    );
+
+    for ((user, charge), sub) in [(erin, "ch_erin"), (frank, "ch_frank")]
+        .into_iter()
+        .zip(&subs)
+    {
+        let customer = paid.stripe.subscription(sub).expect("sub")["customer"].clone();
+        let inv = invoice(
+            &format!("in_{charge}"),
+            sub,
+            customer.as_str().unwrap_or(""),
+            Some(charge),
+        );
+        assert_eq!(
+            paid.send(&fake::event(&evt(), "invoice.paid", t + 1, inv))
+                .await,
+            200
+        );
+        paid.wait_role(user, false).await;
+    }
+    let late: i64 =
+        sqlx::query_scalar("select count(*) from stripe_events where outcome = 'applied_late'")
+            .fetch_one(&paid.world.pool)
+            .await
+            .expect("count");
+    assert_eq!(late, 2, "both parked events were adopted by their invoice");
+    // A redelivery of a parked event is a duplicate like any other.
+    assert_eq!(paid.send(&refund).await, 200);
+    let refunded: bool = sqlx::query_scalar(
+        "select fully_refunded from payments where stripe_charge_id = 'ch_erin'",
+    )
+    .fetch_one(&paid.world.pool)
+    .await
+    .expect("payment");
+    assert!(refunded);
+    paid.daemon.stop().await.expect("stops");
+}
+
+#[tokio::test]
 async fn leaving_and_rejoining_restores_paid_roles_and_grants_come_and_go() {
     let paid = Paid::start().await;
     let erin = paid.member("erin").await;
