@@ -1,7 +1,8 @@
-//! The compiled rule set of one community and its evaluation of a message. All
-//! phrases of a normalisation view share one Aho-Corasick automaton, all regexes of a
-//! view one `RegexSet`, all banned domains one suffix set; so a message costs a pass
-//! per view in use, not a pass per rule. Evaluation is pure apart from the counting
+//! The compiled rule set of one community and its evaluation of a message. Per
+//! normalisation view, whole-word phrases are one hash map looked up at word edges
+//! (`words.rs`) and the other phrases share one Aho-Corasick automaton; all regexes of
+//! a view are one `RegexSet`, all banned domains one suffix set; so a message costs a
+//! pass per view in use, not a pass per rule. Evaluation is pure apart from the counting
 //! rules' [`Windows`], and touches no database.
 
 use std::cell::RefCell;
@@ -16,6 +17,7 @@ use super::links::{self, DomainSet};
 use super::normalize::{self, Normalization, View};
 use super::rules::{LinkMode, PhraseMode, RuleSpec, Trigger};
 use super::windows::{self, Recent, Windows};
+use super::words::WordPhrases;
 
 /// Compiled size limit of one rule set's regexes (per view).
 const REGEX_SET_SIZE_LIMIT: usize = 64 << 20;
@@ -78,9 +80,21 @@ struct PhraseTarget {
 /// Each regex of a set: its rule and the pattern as the owner wrote it.
 type RegexTargets = Vec<(usize, Box<str>)>;
 
+/// All phrases of one view. Each pattern (a phrase's text in the view, shared by equal
+/// phrases) is found by one of two means; its targets then judge each match.
+#[derive(Debug)]
+struct Phrases {
+    /// Patterns found anywhere (substrings, wildcards, whole words that begin or end
+    /// with a non-word character); automaton pattern `i` is pattern `anywhere[i]`.
+    automaton: Option<(AhoCorasick, Vec<usize>)>,
+    /// Patterns only whole-word targets want, found by lookup at word edges.
+    words: WordPhrases,
+    targets: Vec<Vec<PhraseTarget>>,
+}
+
 #[derive(Debug, Default)]
 struct ViewMatchers {
-    phrases: Option<(AhoCorasick, Vec<Vec<PhraseTarget>>)>,
+    phrases: Option<Phrases>,
     regexes: Option<(RegexSet, RegexTargets)>,
 }
 
@@ -196,7 +210,9 @@ impl RuleSet {
             .views
             .iter()
             .filter_map(|v| v.phrases.as_ref())
-            .map(|(ac, _)| ac.memory_usage())
+            .map(|p| {
+                p.automaton.as_ref().map_or(0, |(ac, _)| ac.memory_usage()) + p.words.heap_bytes()
+            })
             .sum();
         ac + self.blocked_set.heap_bytes()
     }
@@ -211,7 +227,7 @@ impl RuleSet {
             Evidence::Phrase(view, pattern, target) => self.views[*view]
                 .phrases
                 .as_ref()
-                .and_then(|(_, t)| t.get(*pattern)?.get(*target))
+                .and_then(|p| p.targets.get(*pattern)?.get(*target))
                 .map(|t| format!("phrase \"{}\"", t.phrase))
                 .unwrap_or_default(),
             Evidence::Pattern(view, index) => self.views[*view]
@@ -251,7 +267,7 @@ impl RuleSet {
                 &mut scratch.buffer,
                 none,
             );
-            m_none.match_view(0, none, hits);
+            m_none.match_view(0, none, &mut scratch.spans, hits);
         }
         if m_standard.is_used() || m_strict.is_used() || self.has_links {
             // The strict view starts from the standard one: compute that once.
@@ -261,11 +277,11 @@ impl RuleSet {
                 &mut scratch.buffer,
                 standard,
             );
-            m_standard.match_view(1, standard, hits);
+            m_standard.match_view(1, standard, &mut scratch.spans, hits);
         }
         if m_strict.is_used() {
             normalize::strict_into(&standard.text, strict);
-            m_strict.match_view(2, strict, hits);
+            m_strict.match_view(2, strict, &mut scratch.spans, hits);
         }
         if self.has_links {
             self.match_links(&standard.text, hits);
@@ -450,18 +466,31 @@ impl ViewMatchers {
         self.phrases.is_some() || self.regexes.is_some()
     }
 
-    fn match_view(&self, level: usize, view: &View, hits: &mut Vec<Hit>) {
-        if let Some((ac, targets)) = &self.phrases {
-            for m in ac.find_overlapping_iter(view.text.as_str()) {
-                let pattern = m.pattern().as_usize();
-                for (n, t) in targets[pattern].iter().enumerate() {
-                    if t.accepts(view, m.start(), m.end()) {
+    fn match_view(
+        &self,
+        level: usize,
+        view: &View,
+        spans: &mut Vec<(usize, usize)>,
+        hits: &mut Vec<Hit>,
+    ) {
+        if let Some(phrases) = &self.phrases {
+            let mut judge = |pattern: usize, start: usize, end: usize| {
+                for (n, t) in phrases.targets[pattern].iter().enumerate() {
+                    if t.accepts(view, start, end) {
                         hits.push(Hit {
                             rule: t.rule,
                             evidence: Evidence::Phrase(level, pattern, n),
                         });
                     }
                 }
+            };
+            if let Some((ac, anywhere)) = &phrases.automaton {
+                for m in ac.find_overlapping_iter(view.text.as_str()) {
+                    judge(anywhere[m.pattern().as_usize()], m.start(), m.end());
+                }
+            }
+            if !phrases.words.is_empty() {
+                phrases.words.find(&view.text, spans, judge);
             }
         }
         if let Some((set, targets)) = &self.regexes
@@ -477,14 +506,53 @@ impl ViewMatchers {
     }
 }
 
+/// Sorts the patterns between the word lookup (those only whole-word targets want,
+/// beginning and ending with a word character) and the automaton (the rest).
+fn phrase_matchers(
+    patterns: Vec<String>,
+    targets: Vec<Vec<PhraseTarget>>,
+) -> Result<Phrases, CompileError> {
+    let mut words = WordPhrases::default();
+    let mut anywhere = Vec::new();
+    for (id, text) in patterns.iter().enumerate() {
+        let whole_words = targets[id]
+            .iter()
+            .all(|t| t.start_boundary && t.end_boundary);
+        if whole_words && WordPhrases::accepts_text(text) {
+            words.insert(text, id);
+        } else {
+            anywhere.push(id);
+        }
+    }
+    let automaton = if anywhere.is_empty() {
+        None
+    } else {
+        let texts: Vec<&String> = anywhere.iter().map(|&id| &patterns[id]).collect();
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(automaton_kind(&texts)))
+            .build(&texts)
+            .map_err(|e| CompileError {
+                rule: "(phrases)".into(),
+                message: e.to_string(),
+            })?;
+        Some((ac, anywhere))
+    };
+    Ok(Phrases {
+        automaton,
+        words,
+        targets,
+    })
+}
+
 /// A DFA walks a byte in one table lookup where a contiguous NFA may follow failure
 /// links, which made a 5,000-phrase rule set 2.2x slower than a 50-rule one (the
 /// crate's own choice turns to the NFA above 100 patterns). A DFA has at most one
 /// state per phrase byte, each a row of (byte classes x 4) bytes, so up to
 /// `PHRASE_DFA_BYTES` of phrases it stays within a few MiB; larger lists (the limit
 /// is 10,000 phrases) take the compact NFA.
-fn automaton_kind(patterns: &[String]) -> AhoCorasickKind {
-    if patterns.iter().map(String::len).sum::<usize>() <= PHRASE_DFA_BYTES {
+fn automaton_kind(patterns: &[&String]) -> AhoCorasickKind {
+    if patterns.iter().map(|p| p.len()).sum::<usize>() <= PHRASE_DFA_BYTES {
         AhoCorasickKind::DFA
     } else {
         AhoCorasickKind::ContiguousNFA
@@ -597,15 +665,7 @@ impl Builder {
                 });
                 targets[id].push(target);
             }
-            let ac = AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .kind(Some(automaton_kind(&patterns)))
-                .build(&patterns)
-                .map_err(|e| CompileError {
-                    rule: "(phrases)".into(),
-                    message: e.to_string(),
-                })?;
-            out.phrases = Some((ac, targets));
+            out.phrases = Some(phrase_matchers(patterns, targets)?);
         }
         let regexes = std::mem::take(&mut self.regexes[level.index()]);
         if !regexes.is_empty() {
@@ -636,6 +696,8 @@ impl Builder {
 struct Scratch {
     views: [View; 3],
     buffer: String,
+    /// Word spans of the view being matched.
+    spans: Vec<(usize, usize)>,
 }
 
 thread_local! {

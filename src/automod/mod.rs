@@ -17,6 +17,7 @@ pub mod registry;
 pub mod rules;
 pub mod verdict;
 pub mod windows;
+mod words;
 
 use serde_json::json;
 use serenity::all::{ChannelId, GuildId, MessageId, RoleId, UserId};

@@ -185,7 +185,7 @@ fn leet(c: char) -> Option<char> {
     })
 }
 
-fn is_word(c: char) -> bool {
+pub fn is_word(c: char) -> bool {
     c.is_alphanumeric()
 }
 
