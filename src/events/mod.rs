@@ -7,6 +7,7 @@
 
 pub mod checkin;
 pub mod db;
+mod limiter;
 mod manage;
 mod notify;
 pub mod qr;

@@ -61,7 +61,7 @@ pub struct EventFields {
     pub tier_id: Option<Uuid>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ticket {
     pub id: Uuid,
     pub event_id: Uuid,
@@ -305,29 +305,6 @@ pub async fn settings(conn: &mut PgConnection) -> Result<(Option<RoleId>, Vec<i3
         )),
         None => Ok((None, vec![24, 1])),
     }
-}
-
-/// The role an admitted attendee gets, and the guild to give it in.
-pub async fn attended_role(
-    conn: &mut PgConnection,
-    community: Uuid,
-) -> Result<Option<(serenity::all::GuildId, RoleId)>, sqlx::Error> {
-    let row: Option<(i64, Option<i64>)> = sqlx::query_as(
-        "select c.discord_guild_id, s.attended_role_id
-           from event_settings s join communities c on c.id = s.community_id
-          where s.community_id = $1",
-    )
-    .bind(community)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.and_then(|(guild, role)| {
-        role.map(|r| {
-            (
-                serenity::all::GuildId::new(guild as u64),
-                RoleId::new(r as u64),
-            )
-        })
-    }))
 }
 
 pub async fn set_attended_role(
