@@ -193,6 +193,8 @@ async fn make_event(pool: &PgPool, guild: GuildId, seats: usize) -> String {
         capacity: seats.max(1) as i32,
         venue: "Loopback".into(),
         tier_id: None,
+        reserved_seats: None,
+        reserved_until: None,
     };
     let new = NewEvent {
         guild,

@@ -71,10 +71,21 @@ async fn create(
     #[description = "More about it"]
     #[max_length = 1500]
     description: Option<String>,
-    #[description = "Only members of this tier may RSVP"] tier: Option<String>,
+    #[description = "A tier: alone, only its members may RSVP; with reserved_seats, they get held seats"]
+    tier: Option<String>,
+    #[description = "Seats held for the tier's members; everyone else may book the rest"]
+    #[min = 0]
+    #[max = 100000]
+    reserved_seats: Option<i32>,
+    #[description = "When held seats still free open to everyone, e.g. 2026-12-20 12:00 (default: never)"]
+    reserved_until: Option<String>,
     #[description = "Where to post it (default: here)"] channel: Option<ChannelId>,
 ) -> Result<(), CommandError> {
     let timezone = timezone.unwrap_or_else(|| "UTC".into());
+    let reserved_until = reserved_until
+        .map(|t| when::parse(&t, &timezone))
+        .transpose()
+        .map_err(user_error)?;
     let fields = EventFields {
         title,
         description: description.unwrap_or_default(),
@@ -84,6 +95,8 @@ async fn create(
         capacity,
         venue: venue.unwrap_or_default(),
         tier_id: None,
+        reserved_seats,
+        reserved_until,
     };
     let new = NewEvent {
         guild: guild(ctx)?,
@@ -131,6 +144,11 @@ async fn edit(
     #[description = "New description"]
     #[max_length = 1500]
     description: Option<String>,
+    #[description = "Seats held for the tier's members (0 opens them all now)"]
+    #[min = 0]
+    #[max = 100000]
+    reserved_seats: Option<i32>,
+    #[description = "When held seats still free open to everyone"] reserved_until: Option<String>,
 ) -> Result<(), CommandError> {
     let tz = timezone.clone().unwrap_or_else(|| "UTC".into());
     let parse = |t: Option<String>| {
@@ -146,15 +164,10 @@ async fn edit(
         timezone,
         capacity,
         venue,
+        reserved_seats,
+        reserved_until: parse(reserved_until)?,
     };
-    if change.title.is_none()
-        && change.description.is_none()
-        && change.starts_at.is_none()
-        && change.ends_at.is_none()
-        && change.timezone.is_none()
-        && change.capacity.is_none()
-        && change.venue.is_none()
-    {
+    if change.is_empty() {
         return Err(events::Error::NothingToChange.into());
     }
     let e = events::edit(
@@ -275,8 +288,20 @@ pub(crate) fn rsvp_text(outcome: &RsvpOutcome) -> String {
             "You're in for **{}**! Your ticket with its QR code is on its way by DM.",
             e.title
         ),
-        RsvpOutcome::Waitlisted { event, position } => format!(
+        RsvpOutcome::Waitlisted {
+            event,
+            position,
+            held: None,
+        } => format!(
             "**{}** is full; you're number {position} on the waitlist. If a seat frees up, it's yours and I'll DM you the ticket.",
+            event.title
+        ),
+        RsvpOutcome::Waitlisted {
+            event,
+            position,
+            held: Some(held),
+        } => format!(
+            "The open seats of **{}** are taken ({held}); you're number {position} on the waitlist. When a seat opens to you, it's yours and I'll DM you the ticket.",
             event.title
         ),
         RsvpOutcome::AlreadyConfirmed(e) => format!(

@@ -9,7 +9,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::db::{self, Event, EventFields, EventStatus};
-use super::{Error, find, find_for_update, notify, rsvp, short_id, ticket};
+use super::{Error, find, find_for_update, notify, rsvp, seats, short_id, ticket};
 use crate::audit::{self, Actor, NewEntry};
 use crate::community;
 
@@ -96,7 +96,17 @@ fn check_fields(f: &EventFields) -> Result<(), Error> {
     if !(1..=100_000).contains(&f.capacity) {
         return Err(Error::BadCapacity);
     }
-    Ok(())
+    check_reserved(f)
+}
+
+/// Held seats need a tier and fit in the capacity; a release time needs held seats.
+fn check_reserved(f: &EventFields) -> Result<(), Error> {
+    match f.reserved_seats {
+        Some(_) if f.tier_id.is_none() => Err(Error::ReservedNeedsTier),
+        Some(n) if n < 0 || n > f.capacity => Err(Error::ReservedOverCapacity(f.capacity)),
+        None if f.reserved_until.is_some() => Err(Error::ReleaseNeedsReserved),
+        _ => Ok(()),
+    }
 }
 
 /// Records the event, posts it with RSVP buttons and schedules its reminders.
@@ -104,7 +114,6 @@ fn check_fields(f: &EventFields) -> Result<(), Error> {
 pub async fn create(pool: &PgPool, new: NewEvent) -> Result<Event, Error> {
     let mut fields = new.fields;
     fields.title = fields.title.trim().to_owned();
-    check_fields(&fields)?;
     if fields.ends_at <= Utc::now() {
         return Err(Error::Ended);
     }
@@ -116,6 +125,7 @@ pub async fn create(pool: &PgPool, new: NewEvent) -> Result<Event, Error> {
                 .ok_or_else(|| Error::NoSuchTier(name.clone()))?,
         );
     }
+    check_fields(&fields)?;
     let id = db::insert_event(&mut tx, community.id, &fields, new.organizer).await?;
     db::set_post(&mut tx, id, new.channel).await?;
     let event = db::event(&mut tx, id)
@@ -123,6 +133,7 @@ pub async fn create(pool: &PgPool, new: NewEvent) -> Result<Event, Error> {
         .ok_or_else(|| Error::NoSuchEvent(short_id(id)))?;
     notify::post(&mut tx, community.id, &event, new.channel).await?;
     notify::schedule_reminders(&mut tx, community.id, &event).await?;
+    seats::schedule_release(&mut tx, community.id, &event).await?;
     audit_event(
         &mut tx,
         community.id,
@@ -147,10 +158,29 @@ pub struct EventChange {
     pub timezone: Option<String>,
     pub capacity: Option<i32>,
     pub venue: Option<String>,
+    /// Seats held for the tier's members (0: none any more).
+    pub reserved_seats: Option<i32>,
+    /// When the held seats still free open to everyone.
+    pub reserved_until: Option<DateTime<Utc>>,
 }
 
-/// Edits an event. More seats promote waitlisted members; a new start time
-/// schedules new reminders (the old ones see the changed start and do nothing).
+impl EventChange {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.starts_at.is_none()
+            && self.ends_at.is_none()
+            && self.timezone.is_none()
+            && self.capacity.is_none()
+            && self.venue.is_none()
+            && self.reserved_seats.is_none()
+            && self.reserved_until.is_none()
+    }
+}
+
+/// Edits an event. More seats (or fewer held ones) promote waitlisted members; a new
+/// start time schedules new reminders and a new release time a new release (the old
+/// jobs see the changed time and do nothing).
 #[tracing::instrument(skip_all, fields(guild.id = %guild))]
 pub async fn edit(
     pool: &PgPool,
@@ -181,6 +211,8 @@ pub async fn edit(
         capacity: change.capacity.unwrap_or(before.capacity),
         venue: change.venue.unwrap_or_else(|| before.venue.clone()),
         tier_id: before.tier_id,
+        reserved_seats: change.reserved_seats.or(before.reserved_seats),
+        reserved_until: change.reserved_until.or(before.reserved_until),
     };
     check_fields(&fields)?;
     let taken = db::seats_taken(&mut tx, before.id).await?;
@@ -193,6 +225,9 @@ pub async fn edit(
         .ok_or_else(|| Error::NoSuchEvent(code.into()))?;
     if event.starts_at != before.starts_at {
         notify::schedule_reminders(&mut tx, community.id, &event).await?;
+    }
+    if event.reserved_until != before.reserved_until {
+        seats::schedule_release(&mut tx, community.id, &event).await?;
     }
     rsvp::fill_seats(&mut tx, community.id, &event).await?;
     audit_event(
@@ -385,6 +420,8 @@ fn event_json(e: &Event) -> serde_json::Value {
         "capacity": e.capacity,
         "venue": e.venue,
         "tier": e.tier.as_ref().map(|(name, _)| name),
+        "reserved_seats": e.reserved_seats,
+        "reserved_until": e.reserved_until,
         "status": e.status.as_str(),
     })
 }

@@ -37,8 +37,14 @@ pub fn details(event: &Event) -> String {
     if !event.venue.is_empty() {
         text.push_str(&format!("\nWhere: {}", event.venue));
     }
-    if let Some((tier, _)) = &event.tier {
-        text.push_str(&format!("\nFor members of the {tier} tier"));
+    match (&event.tier, event.reserved_seats) {
+        (Some((tier, _)), None) => text.push_str(&format!("\nFor members of the {tier} tier")),
+        (Some(_), Some(_)) => {
+            if let Some(held) = super::seats::held_text(event) {
+                text.push_str(&format!("\n{held}"));
+            }
+        }
+        (None, _) => {}
     }
     if !event.description.is_empty() {
         text.push_str(&format!("\n\n{}", event.description));
