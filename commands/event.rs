@@ -64,7 +64,8 @@ async fn create(
     #[min = 1]
     #[max = 100000]
     capacity: i32,
-    #[description = "UTC or an offset like +01:00 (default UTC)"] timezone: Option<String>,
+    #[description = "An IANA zone like Europe/Berlin, UTC, or an offset like +01:00 (default UTC)"]
+    timezone: Option<String>,
     #[description = "Where: an address or an online link"]
     #[max_length = 300]
     venue: Option<String>,
@@ -81,7 +82,10 @@ async fn create(
     reserved_until: Option<String>,
     #[description = "Where to post it (default: here)"] channel: Option<ChannelId>,
 ) -> Result<(), CommandError> {
-    let timezone = timezone.unwrap_or_else(|| "UTC".into());
+    // Stored by its canonical name (or offset); an unknown zone is the organiser's mistake.
+    let timezone = when::zone(timezone.as_deref().unwrap_or("UTC"))
+        .map_err(user_error)?
+        .name();
     let reserved_until = reserved_until
         .map(|t| when::parse(&t, &timezone))
         .transpose()
@@ -135,9 +139,8 @@ async fn edit(
     #[min = 1]
     #[max = 100000]
     capacity: Option<i32>,
-    #[description = "Time zone of the new times: UTC or an offset like +01:00"] timezone: Option<
-        String,
-    >,
+    #[description = "New time zone (e.g. Europe/Berlin); new times are read in it, else in the event's"]
+    timezone: Option<String>,
     #[description = "New venue or link"]
     #[max_length = 300]
     venue: Option<String>,
@@ -150,22 +153,16 @@ async fn edit(
     reserved_seats: Option<i32>,
     #[description = "When held seats still free open to everyone"] reserved_until: Option<String>,
 ) -> Result<(), CommandError> {
-    let tz = timezone.clone().unwrap_or_else(|| "UTC".into());
-    let parse = |t: Option<String>| {
-        t.map(|t| when::parse(&t, &tz))
-            .transpose()
-            .map_err(user_error)
-    };
     let change = EventChange {
         title,
         description,
-        starts_at: parse(start)?,
-        ends_at: parse(end)?,
+        start,
+        end,
         timezone,
         capacity,
         venue,
         reserved_seats,
-        reserved_until: parse(reserved_until)?,
+        reserved_until,
     };
     if change.is_empty() {
         return Err(events::Error::NothingToChange.into());

@@ -9,7 +9,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::db::{self, Event, EventFields, EventStatus};
-use super::{Error, find, find_for_update, notify, rsvp, seats, short_id, ticket};
+use super::{Error, find, find_for_update, notify, rsvp, seats, short_id, ticket, when};
 use crate::audit::{self, Actor, NewEntry};
 use crate::community;
 
@@ -148,34 +148,62 @@ pub async fn create(pool: &PgPool, new: NewEvent) -> Result<Event, Error> {
     Ok(event)
 }
 
-/// Changes to an event; `None` keeps a field.
+/// Changes to an event; `None` keeps a field. Times are as the organiser typed them,
+/// read in the new time zone if one is given, else in the event's own.
 #[derive(Debug, Clone, Default)]
 pub struct EventChange {
     pub title: Option<String>,
     pub description: Option<String>,
-    pub starts_at: Option<DateTime<Utc>>,
-    pub ends_at: Option<DateTime<Utc>>,
+    pub start: Option<String>,
+    pub end: Option<String>,
     pub timezone: Option<String>,
     pub capacity: Option<i32>,
     pub venue: Option<String>,
     /// Seats held for the tier's members (0: none any more).
     pub reserved_seats: Option<i32>,
     /// When the held seats still free open to everyone.
-    pub reserved_until: Option<DateTime<Utc>>,
+    pub reserved_until: Option<String>,
 }
 
 impl EventChange {
     pub fn is_empty(&self) -> bool {
         self.title.is_none()
             && self.description.is_none()
-            && self.starts_at.is_none()
-            && self.ends_at.is_none()
+            && self.start.is_none()
+            && self.end.is_none()
             && self.timezone.is_none()
             && self.capacity.is_none()
             && self.venue.is_none()
             && self.reserved_seats.is_none()
             && self.reserved_until.is_none()
     }
+}
+
+/// The times a change names, in UTC, and the zone to store.
+struct ChangedTimes {
+    timezone: String,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    reserved_until: Option<DateTime<Utc>>,
+}
+
+fn changed_times(change: &EventChange, before: &Event) -> Result<ChangedTimes, Error> {
+    let timezone = match &change.timezone {
+        Some(tz) => when::zone(tz).map_err(Error::BadTime)?.name(),
+        None => before.timezone.clone(),
+    };
+    let read = |text: &Option<String>| {
+        text.as_deref()
+            .map(|t| when::parse(t, &timezone))
+            .transpose()
+            .map_err(Error::BadTime)
+    };
+    Ok(ChangedTimes {
+        starts_at: read(&change.start)?,
+        ends_at: read(&change.end)?,
+        reserved_until: read(&change.reserved_until)?,
+        timezone,
+    })
 }
 
 /// Edits an event. More seats (or fewer held ones) promote waitlisted members; a new
@@ -194,6 +222,8 @@ pub async fn edit(
     if before.status == EventStatus::Cancelled {
         return Err(Error::Cancelled);
     }
+    let times = changed_times(&change, &before)?;
+    let starts_at = times.starts_at.unwrap_or(before.starts_at);
     let fields = EventFields {
         title: change
             .title
@@ -202,17 +232,17 @@ pub async fn edit(
         description: change
             .description
             .unwrap_or_else(|| before.description.clone()),
-        starts_at: change.starts_at.unwrap_or(before.starts_at),
+        starts_at,
         // A new start alone keeps the event's length.
-        ends_at: change.ends_at.unwrap_or_else(|| {
-            before.ends_at + (change.starts_at.unwrap_or(before.starts_at) - before.starts_at)
-        }),
-        timezone: change.timezone.unwrap_or_else(|| before.timezone.clone()),
+        ends_at: times
+            .ends_at
+            .unwrap_or_else(|| before.ends_at + (starts_at - before.starts_at)),
+        timezone: times.timezone,
         capacity: change.capacity.unwrap_or(before.capacity),
         venue: change.venue.unwrap_or_else(|| before.venue.clone()),
         tier_id: before.tier_id,
         reserved_seats: change.reserved_seats.or(before.reserved_seats),
-        reserved_until: change.reserved_until.or(before.reserved_until),
+        reserved_until: times.reserved_until.or(before.reserved_until),
     };
     check_fields(&fields)?;
     let taken = db::seats_taken(&mut tx, before.id).await?;

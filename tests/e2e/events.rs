@@ -949,3 +949,52 @@ async fn a_presale_opens_to_everyone_at_its_time_and_the_waitlist_moves_up() {
     assert!(said.contains("You're in"), "{said}");
     daemon.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn events_take_named_time_zones_and_refuse_unknown_ones() {
+    let world = World::new().await;
+    let daemon = world.start_daemon().await;
+    world.wait_for_commands().await;
+    let create = |zone: &'static str| {
+        Command::new("event")
+            .sub("create")
+            .string("title", "Glühwein")
+            .string("start", "2030-12-20 18:00")
+            .string("end", "2030-12-20 21:00")
+            .integer("capacity", 10)
+            .string("timezone", zone)
+    };
+    let said = run(&world, world.guild.owner_id, create("Mars/Olympus_Mons")).await;
+    assert!(said.contains("`Mars/Olympus_Mons` is unknown"), "{said}");
+    let said = run(&world, world.guild.owner_id, create("Europe/Berlin")).await;
+    assert!(said.starts_with("Created"), "{said}");
+    let (zone, starts_at): (String, chrono::DateTime<Utc>) =
+        sqlx::query_as("select timezone, starts_at from events")
+            .fetch_one(&world.pool)
+            .await
+            .expect("the event");
+    assert_eq!(zone, "Europe/Berlin");
+    assert_eq!(
+        starts_at.to_rfc3339(),
+        "2030-12-20T17:00:00+00:00",
+        "CET is UTC+1"
+    );
+    // An edit reads a new start in the event's own zone: summer time there is UTC+2.
+    let code = said.split('`').nth(1).expect("code").to_owned();
+    let said = run(
+        &world,
+        world.guild.owner_id,
+        Command::new("event")
+            .sub("edit")
+            .string("event", &code)
+            .string("start", "2030-07-01 18:00"),
+    )
+    .await;
+    assert!(said.starts_with("Saved"), "{said}");
+    let starts_at: chrono::DateTime<Utc> = sqlx::query_scalar("select starts_at from events")
+        .fetch_one(&world.pool)
+        .await
+        .expect("the event");
+    assert_eq!(starts_at.to_rfc3339(), "2030-07-01T16:00:00+00:00");
+    daemon.stop().await.expect("stop");
+}
