@@ -285,6 +285,12 @@ pub fn scheduled_handlers(config: &Config) -> jobs::scheduled::Handlers {
                 .await
                 .map_err(events_failed)
         })
+        .register(crate::events::POSTED_JOB, |ctx: Context| async move {
+            let c = community(&ctx)?;
+            crate::events::posted(&ctx.pool, c, &ctx.data)
+                .await
+                .map_err(events_failed)
+        })
         .register(crate::events::RELEASE_JOB, |ctx: Context| async move {
             let c = community(&ctx)?;
             crate::events::release(&ctx.pool, c, &ctx.data)

@@ -260,6 +260,7 @@ pub async fn edit(
         seats::schedule_release(&mut tx, community.id, &event).await?;
     }
     rsvp::fill_seats(&mut tx, community.id, &event).await?;
+    notify::refresh_post(&mut tx, community.id, &event).await?;
     audit_event(
         &mut tx,
         community.id,
@@ -292,6 +293,7 @@ pub async fn cancel(
     let mut event = before.clone();
     event.status = EventStatus::Cancelled;
     notify::schedule_cancelled(&mut tx, community.id, &event).await?;
+    notify::refresh_post(&mut tx, community.id, &event).await?;
     audit_event(
         &mut tx,
         community.id,

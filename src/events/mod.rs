@@ -27,7 +27,7 @@ pub use manage::{
     EventChange, NewEvent, Overview, cancel, configure, create, edit, list, set_attended_role,
     show, staff_key,
 };
-pub use notify::{details as notify_details, notify_cancelled, remind};
+pub use notify::{details as notify_details, notify_cancelled, posted, remind};
 pub use rsvp::{Rsvp, RsvpOutcome, cancel_rsvp, resend_ticket, revoke, rsvp};
 pub use seats::release;
 pub use ticket::TicketStatus;
@@ -36,6 +36,7 @@ pub use ticket::TicketStatus;
 pub const REMIND_JOB: &str = "events.remind";
 pub const CANCELLED_JOB: &str = "events.cancelled";
 pub const RELEASE_JOB: &str = "events.release";
+pub const POSTED_JOB: &str = "events.posted";
 
 /// Custom-id prefixes of the buttons under an event's post.
 pub const RSVP_BUTTON: &str = "event:rsvp:";

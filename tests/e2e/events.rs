@@ -998,3 +998,83 @@ async fn events_take_named_time_zones_and_refuse_unknown_ones() {
     assert_eq!(starts_at.to_rfc3339(), "2030-07-01T16:00:00+00:00");
     daemon.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn the_post_is_edited_when_the_event_changes_and_when_it_is_cancelled() {
+    let world = World::new().await;
+    let daemon = world.start_daemon().await;
+    world.wait_for_commands().await;
+    let code = create(&world, "Board games", 8, Days::days(2)).await;
+    // The post's id comes back through the outbox (`events.posted`).
+    world
+        .wait_for(|| async {
+            sqlx::query_scalar::<_, Option<i64>>("select message_id from events")
+                .fetch_one(&world.pool)
+                .await
+                .is_ok_and(|m| m.is_some())
+        })
+        .await;
+    let post_id: i64 = sqlx::query_scalar("select message_id from events")
+        .fetch_one(&world.pool)
+        .await
+        .expect("message id");
+    let path = format!(
+        "/channels/{}/messages/{post_id}",
+        world.guild.general_channel
+    );
+    let edits = || {
+        world
+            .discord
+            .requests_matching("PATCH", &path)
+            .into_iter()
+            .filter(|r| r.status < 300)
+            .filter_map(|r| r.body)
+            .collect::<Vec<Value>>()
+    };
+    assert!(edits().is_empty(), "nothing changed yet");
+
+    let said = run(
+        &world,
+        world.guild.owner_id,
+        Command::new("event")
+            .sub("edit")
+            .string("event", &code)
+            .string("title", "Board games XL")
+            .integer("capacity", 12),
+    )
+    .await;
+    assert!(said.starts_with("Saved"), "{said}");
+    world.wait_for(|| async { edits().len() == 1 }).await;
+    let edited = &edits()[0];
+    assert_eq!(edited["embeds"][0]["title"], "Board games XL");
+    assert!(
+        edited["embeds"][0]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Seats: 12")),
+        "{edited}"
+    );
+    assert_eq!(
+        edited["components"][0]["components"][0]["custom_id"],
+        format!("event:rsvp:{code}").as_str()
+    );
+
+    let said = run(
+        &world,
+        world.guild.owner_id,
+        Command::new("event").sub("cancel").string("event", &code),
+    )
+    .await;
+    assert!(said.starts_with("Cancelled"), "{said}");
+    world.wait_for(|| async { edits().len() == 2 }).await;
+    let cancelled = &edits()[1];
+    assert_eq!(
+        cancelled["embeds"][0]["title"],
+        "Board games XL (cancelled)"
+    );
+    assert_eq!(
+        cancelled["components"],
+        json!([]),
+        "the buttons are removed"
+    );
+    daemon.stop().await.expect("stop");
+}

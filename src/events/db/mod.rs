@@ -228,6 +228,23 @@ pub async fn set_post(
     Ok(())
 }
 
+/// Records the post's message id (once); whether the event changed since it was
+/// created (edited or cancelled), `None` when it was recorded before.
+pub async fn record_post(
+    conn: &mut PgConnection,
+    id: Uuid,
+    message: MessageId,
+) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar(
+        "update events set message_id = $2 where id = $1 and message_id is null
+         returning updated_at > created_at",
+    )
+    .bind(id)
+    .bind(sf(message.get()))
+    .fetch_optional(conn)
+    .await
+}
+
 /// The event, locked for the rest of the transaction: RSVPs, cancellations and edits
 /// of one event queue behind each other, so seats are counted once. (`no key update`
 /// rows still admit the key-share locks that scans' foreign keys take, so the door
