@@ -64,17 +64,32 @@ async fn create(
     #[min = 1]
     #[max = 100000]
     capacity: i32,
-    #[description = "UTC or an offset like +01:00 (default UTC)"] timezone: Option<String>,
+    #[description = "An IANA zone like Europe/Berlin, UTC, or an offset like +01:00 (default UTC)"]
+    timezone: Option<String>,
     #[description = "Where: an address or an online link"]
     #[max_length = 300]
     venue: Option<String>,
     #[description = "More about it"]
     #[max_length = 1500]
     description: Option<String>,
-    #[description = "Only members of this tier may RSVP"] tier: Option<String>,
+    #[description = "A tier: alone, only its members may RSVP; with reserved_seats, they get held seats"]
+    tier: Option<String>,
+    #[description = "Seats held for the tier's members; everyone else may book the rest"]
+    #[min = 0]
+    #[max = 100000]
+    reserved_seats: Option<i32>,
+    #[description = "When held seats still free open to everyone, e.g. 2026-12-20 12:00 (default: never)"]
+    reserved_until: Option<String>,
     #[description = "Where to post it (default: here)"] channel: Option<ChannelId>,
 ) -> Result<(), CommandError> {
-    let timezone = timezone.unwrap_or_else(|| "UTC".into());
+    // Stored by its canonical name (or offset); an unknown zone is the organiser's mistake.
+    let timezone = when::zone(timezone.as_deref().unwrap_or("UTC"))
+        .map_err(user_error)?
+        .name();
+    let reserved_until = reserved_until
+        .map(|t| when::parse(&t, &timezone))
+        .transpose()
+        .map_err(user_error)?;
     let fields = EventFields {
         title,
         description: description.unwrap_or_default(),
@@ -84,6 +99,8 @@ async fn create(
         capacity,
         venue: venue.unwrap_or_default(),
         tier_id: None,
+        reserved_seats,
+        reserved_until,
     };
     let new = NewEvent {
         guild: guild(ctx)?,
@@ -122,39 +139,32 @@ async fn edit(
     #[min = 1]
     #[max = 100000]
     capacity: Option<i32>,
-    #[description = "Time zone of the new times: UTC or an offset like +01:00"] timezone: Option<
-        String,
-    >,
+    #[description = "New time zone (e.g. Europe/Berlin); new times are read in it, else in the event's"]
+    timezone: Option<String>,
     #[description = "New venue or link"]
     #[max_length = 300]
     venue: Option<String>,
     #[description = "New description"]
     #[max_length = 1500]
     description: Option<String>,
+    #[description = "Seats held for the tier's members (0 opens them all now)"]
+    #[min = 0]
+    #[max = 100000]
+    reserved_seats: Option<i32>,
+    #[description = "When held seats still free open to everyone"] reserved_until: Option<String>,
 ) -> Result<(), CommandError> {
-    let tz = timezone.clone().unwrap_or_else(|| "UTC".into());
-    let parse = |t: Option<String>| {
-        t.map(|t| when::parse(&t, &tz))
-            .transpose()
-            .map_err(user_error)
-    };
     let change = EventChange {
         title,
         description,
-        starts_at: parse(start)?,
-        ends_at: parse(end)?,
+        start,
+        end,
         timezone,
         capacity,
         venue,
+        reserved_seats,
+        reserved_until,
     };
-    if change.title.is_none()
-        && change.description.is_none()
-        && change.starts_at.is_none()
-        && change.ends_at.is_none()
-        && change.timezone.is_none()
-        && change.capacity.is_none()
-        && change.venue.is_none()
-    {
+    if change.is_empty() {
         return Err(events::Error::NothingToChange.into());
     }
     let e = events::edit(
@@ -275,8 +285,20 @@ pub(crate) fn rsvp_text(outcome: &RsvpOutcome) -> String {
             "You're in for **{}**! Your ticket with its QR code is on its way by DM.",
             e.title
         ),
-        RsvpOutcome::Waitlisted { event, position } => format!(
+        RsvpOutcome::Waitlisted {
+            event,
+            position,
+            held: None,
+        } => format!(
             "**{}** is full; you're number {position} on the waitlist. If a seat frees up, it's yours and I'll DM you the ticket.",
+            event.title
+        ),
+        RsvpOutcome::Waitlisted {
+            event,
+            position,
+            held: Some(held),
+        } => format!(
+            "The open seats of **{}** are taken ({held}); you're number {position} on the waitlist. When a seat opens to you, it's yours and I'll DM you the ticket.",
             event.title
         ),
         RsvpOutcome::AlreadyConfirmed(e) => format!(

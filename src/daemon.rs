@@ -287,6 +287,18 @@ pub fn scheduled_handlers(config: &Config) -> jobs::scheduled::Handlers {
                 .await
                 .map_err(events_failed)
         })
+        .register(crate::events::POSTED_JOB, |ctx: Context| async move {
+            let c = community(&ctx)?;
+            crate::events::posted(&ctx.pool, c, &ctx.data)
+                .await
+                .map_err(events_failed)
+        })
+        .register(crate::events::RELEASE_JOB, |ctx: Context| async move {
+            let c = community(&ctx)?;
+            crate::events::release(&ctx.pool, c, &ctx.data)
+                .await
+                .map_err(events_failed)
+        })
         .register(crate::events::CANCELLED_JOB, |ctx: Context| async move {
             let c = community(&ctx)?;
             crate::events::notify_cancelled(&ctx.pool, c, &ctx.data)

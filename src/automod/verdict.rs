@@ -174,6 +174,7 @@ pub async fn act(
                     custom_id: format!("{FALSE_POSITIVE}{hit_id}"),
                     label: "False positive".into(),
                 }],
+                on_posted: None,
             };
             outbox::enqueue(&mut tx, NewJob::new(Some(community_id), key, job)).await?;
         }

@@ -11,7 +11,8 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::ratelimit::RateLimits;
-use crate::outbox::Job;
+use crate::outbox::{Button, Job};
+use serenity::all::MessageId;
 
 /// How many 429s one job may absorb before it is retried later as a whole.
 const MAX_RATE_LIMITED: u32 = 20;
@@ -98,7 +99,23 @@ impl Executor {
         self.rate_limited.load(Ordering::Relaxed)
     }
 
-    pub async fn apply(&self, job: &Job) -> Result<(), EffectError> {
+    /// Applies `job`; a posted embed answers its new message's id.
+    pub async fn apply(&self, job: &Job) -> Result<Option<MessageId>, EffectError> {
+        if let Job::ModLog {
+            channel_id,
+            title,
+            description,
+            buttons,
+            ..
+        } = job
+        {
+            let body = embed_body(title, description, buttons);
+            return self.post_message(channel_id.get(), body).await.map(Some);
+        }
+        self.apply_other(job).await.map(|()| None)
+    }
+
+    async fn apply_other(&self, job: &Job) -> Result<(), EffectError> {
         match job {
             Job::AddRole {
                 guild_id,
@@ -130,22 +147,40 @@ impl Executor {
             | Job::AdminAlert {
                 channel_id,
                 content,
-            } => {
-                self.post_message(channel_id.get(), json!({"content": content}))
-                    .await
-            }
+            } => self
+                .post_message(channel_id.get(), json!({"content": content}))
+                .await
+                .map(drop),
             Job::ModLog {
                 channel_id,
                 title,
                 description,
                 buttons,
+                ..
             } => {
-                let embed = json!({"title": title, "description": description});
-                let mut body = json!({"embeds": [embed]});
-                if !buttons.is_empty() {
-                    body["components"] = action_row(buttons);
-                }
-                self.post_message(channel_id.get(), body).await
+                let body = embed_body(title, description, buttons);
+                self.post_message(channel_id.get(), body).await.map(drop)
+            }
+            Job::EditMessage {
+                channel_id,
+                message_id,
+                title,
+                description,
+                buttons,
+            } => {
+                let mut body = embed_body(title, description, buttons);
+                // An empty list removes buttons the message had.
+                body["components"] = if buttons.is_empty() {
+                    json!([])
+                } else {
+                    action_row(buttons)
+                };
+                let path = format!("/channels/{channel_id}/messages/{message_id}");
+                let bucket = format!("messages:{channel_id}");
+                let sent = self
+                    .send(Method::PATCH, &path, &bucket, Some(body), None)
+                    .await;
+                already_gone(sent, FailureKind::UnknownMessage)
             }
             Job::DeleteMessage {
                 channel_id,
@@ -237,26 +272,34 @@ impl Executor {
         }
     }
 
-    async fn post_message(&self, channel: u64, body: Value) -> Result<(), EffectError> {
+    /// Posts a message; its id.
+    async fn post_message(&self, channel: u64, body: Value) -> Result<MessageId, EffectError> {
         // Mentions in posted text must not ping everyone by accident.
         let mut body = body;
         body["allowed_mentions"] = json!({"parse": ["users"]});
         let path = format!("/channels/{channel}/messages");
-        self.send(
-            Method::POST,
-            &path,
-            &format!("messages:{channel}"),
-            Some(body),
-            None,
-        )
-        .await
-        .map(drop)
+        let sent = self
+            .send(
+                Method::POST,
+                &path,
+                &format!("messages:{channel}"),
+                Some(body),
+                None,
+            )
+            .await?;
+        sent["id"]
+            .as_str()
+            .and_then(|id| id.parse::<u64>().ok())
+            .filter(|id| *id != 0)
+            .map(MessageId::new)
+            .ok_or_else(|| EffectError::Temporary("a posted message without an id".into()))
     }
 
     async fn send_dm(&self, user: u64, content: &str) -> Result<(), EffectError> {
         let channel = self.open_dm(user).await?;
         self.post_message(channel, json!({"content": content}))
             .await
+            .map(drop)
     }
 
     async fn open_dm(&self, user: u64) -> Result<u64, EffectError> {
@@ -444,7 +487,17 @@ fn already_gone(sent: Result<Value, EffectError>, gone: FailureKind) -> Result<(
 }
 
 /// One row of secondary buttons.
-fn action_row(buttons: &[crate::outbox::Button]) -> Value {
+/// A message with one embed and, if any, a row of buttons.
+fn embed_body(title: &str, description: &str, buttons: &[Button]) -> Value {
+    let embed = json!({"title": title, "description": description});
+    let mut body = json!({"embeds": [embed]});
+    if !buttons.is_empty() {
+        body["components"] = action_row(buttons);
+    }
+    body
+}
+
+fn action_row(buttons: &[Button]) -> Value {
     let buttons: Vec<Value> = buttons
         .iter()
         .map(|b| json!({"type": 2, "style": 2, "label": b.label, "custom_id": b.custom_id}))

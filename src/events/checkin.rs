@@ -1,35 +1,32 @@
 //! The door: a scan (ticket token + staff key + device) becomes exactly one of
 //! admitted, duplicate, expired, revoked, wrong_event or invalid, and is recorded.
-//! The staff key finds the community (the narrow `checkin` purpose), then the
+//! The staff key finds the community (the narrow `checkin` purpose), then the same
 //! transaction is scoped to it. One conditional `UPDATE … WHERE status = 'confirmed'`
 //! admits, so of any number of concurrent scans of a ticket exactly one is admitted.
+//! A live scan is one transaction of few statements (the door's throughput is its
+//! number of round trips; `benches/checkin.rs`): the ticket lookup decides every
+//! refusal, which is then recorded by one insert, and an admission is one statement
+//! that moves the ticket and records the scan, then the role job and the audit entry.
 //! Offline batches carry their own scan ids (a replay records nothing twice) and
 //! times (the earliest scan of a ticket is the admission). Tokens, keys and IPs are
 //! only ever handled as digests here and never logged.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::db::{self, NewScan, Ticket};
-use super::ticket::{self, TicketEvent, TicketStatus};
+use super::db::{self, DoorTicket, NewScan, Ticket};
+pub use super::limiter::{INVALID_PER_MINUTE, Limiter};
+use super::ticket::{self, TicketStatus};
 use crate::audit::{self, Actor, NewEntry};
 use crate::db::tenant::{self, CrossCommunity};
 
 /// A ticket still admits this long after its event's end (late arrivals, overruns).
 pub const EXPIRY_MARGIN_HOURS: i64 = 6;
-/// Invalid scans one staff key or one address may make per minute before it is
-/// refused for the rest of that minute: guessing tokens is hopeless at 256 bits, but
-/// a burst is a broken or hostile scanner and should not fill the scan log.
-pub const INVALID_PER_MINUTE: u32 = 20;
 /// The largest offline batch.
 pub const MAX_BATCH: usize = 500;
 
@@ -67,64 +64,6 @@ pub enum CheckinError {
     BadRequest(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-}
-
-/// Counts invalid scans per staff key and per address (both as digests), and salts
-/// the address digests stored with scans. The salt is drawn when the daemon starts,
-/// so a stored digest cannot be reversed by hashing every IPv4 address.
-pub struct Limiter {
-    salt: [u8; 32],
-    windows: Mutex<HashMap<Vec<u8>, (Instant, u32)>>,
-}
-
-impl Limiter {
-    pub fn new() -> Self {
-        let mut salt = [0u8; 32];
-        if getrandom::fill(&mut salt).is_err() {
-            // No OS randomness: a v4 UUID (itself random) still makes digests unlinkable.
-            salt[..16].copy_from_slice(Uuid::new_v4().as_bytes());
-        }
-        Self {
-            salt,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn ip_hash(&self, ip: IpAddr) -> Vec<u8> {
-        let mut h = Sha256::new();
-        h.update(self.salt);
-        h.update(ip.to_string().as_bytes());
-        h.finalize().to_vec()
-    }
-
-    fn blocked(&self, keys: &[&[u8]]) -> bool {
-        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter().any(|k| {
-            windows.get(*k).is_some_and(|(start, n)| {
-                start.elapsed() < StdDuration::from_secs(60) && *n >= INVALID_PER_MINUTE
-            })
-        })
-    }
-
-    fn note_invalid(&self, keys: &[&[u8]]) {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() > 10_000 {
-            windows.retain(|_, (start, _)| start.elapsed() < StdDuration::from_secs(60));
-        }
-        for k in keys {
-            let entry = windows.entry(k.to_vec()).or_insert((Instant::now(), 0));
-            if entry.0.elapsed() >= StdDuration::from_secs(60) {
-                *entry = (Instant::now(), 0);
-            }
-            entry.1 += 1;
-        }
-    }
-}
-
-impl Default for Limiter {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// Who is scanning, from where.
@@ -167,7 +106,34 @@ fn check_door(door: &Door) -> Result<(), CheckinError> {
     Ok(())
 }
 
-/// A live scan at the door.
+/// The digests a door is limited by: its staff key's, and its address's when known.
+struct Limits {
+    key: Vec<u8>,
+    ip: Option<Vec<u8>>,
+}
+
+impl Limits {
+    fn new(limiter: &Limiter, door: &Door) -> Self {
+        Limits {
+            key: ticket::digest(&door.staff_key),
+            ip: door.ip.map(|ip| limiter.ip_hash(ip)),
+        }
+    }
+
+    fn all(&self) -> Vec<&[u8]> {
+        let mut keys: Vec<&[u8]> = vec![&self.key];
+        keys.extend(self.ip.as_deref());
+        keys
+    }
+
+    /// An unknown staff key counts against the address only (there is no key to block).
+    fn address(&self) -> Vec<&[u8]> {
+        self.ip.as_deref().into_iter().collect()
+    }
+}
+
+/// A live scan at the door: one transaction finds the staff key's event, scopes to its
+/// community and decides the scan. (A scan with its own scan id is a batch of one.)
 #[tracing::instrument(skip_all, fields(device.id = %door.device_id))]
 pub async fn checkin(
     pool: &PgPool,
@@ -175,9 +141,39 @@ pub async fn checkin(
     door: &Door,
     scan: Scan,
 ) -> Result<Recorded, CheckinError> {
-    let mut all = checkin_batch(pool, limiter, door, vec![scan]).await?;
-    all.pop()
-        .ok_or_else(|| CheckinError::BadRequest("no scan".into()))
+    if scan.scan_id.is_some() {
+        let mut all = checkin_batch(pool, limiter, door, vec![scan]).await?;
+        return all
+            .pop()
+            .ok_or_else(|| CheckinError::BadRequest("no scan".into()));
+    }
+    check_door(door)?;
+    let limits = Limits::new(limiter, door);
+    if limiter.blocked(&limits.all()) {
+        return Err(CheckinError::RateLimited);
+    }
+    let mut tx = tenant::begin_cross_community(pool, CrossCommunity::Checkin).await?;
+    let Some((community, event)) = db::staff_key(&mut tx, &limits.key).await? else {
+        limiter.note_invalid(&limits.address());
+        return Err(CheckinError::UnknownStaffKey);
+    };
+    tenant::scope(&mut tx, community).await?;
+    let ctx = ScanContext {
+        community,
+        event,
+        door,
+        ip_hash: limits.ip.as_deref(),
+    };
+    let outcome = live(&mut tx, &ctx, &scan.token).await?;
+    tx.commit().await?;
+    if outcome == Outcome::Invalid {
+        limiter.note_invalid(&limits.all());
+    }
+    Ok(Recorded {
+        outcome,
+        scan_id: None,
+        replayed: false,
+    })
 }
 
 /// Scans in time order (so within a batch the earliest wins too), each in its own
@@ -203,34 +199,29 @@ pub async fn checkin_batch(
             "a scan time is in the future".into(),
         ));
     }
-    let key_hash = ticket::digest(&door.staff_key);
-    let ip_hash = door.ip.map(|ip| limiter.ip_hash(ip));
-    let mut limit_keys: Vec<&[u8]> = vec![&key_hash];
-    if let Some(ip) = &ip_hash {
-        limit_keys.push(ip);
-    }
-    if limiter.blocked(&limit_keys) {
+    let limits = Limits::new(limiter, door);
+    if limiter.blocked(&limits.all()) {
         return Err(CheckinError::RateLimited);
     }
     let mut tx = tenant::begin_cross_community(pool, CrossCommunity::Checkin).await?;
-    let found = db::staff_key(&mut tx, &key_hash).await?;
+    let found = db::staff_key(&mut tx, &limits.key).await?;
     tx.commit().await?;
     let Some((community, event)) = found else {
-        limiter.note_invalid(&limit_keys[1..]);
+        limiter.note_invalid(&limits.address());
         return Err(CheckinError::UnknownStaffKey);
     };
     scans.sort_by_key(|s| s.scanned_at);
+    let ctx = ScanContext {
+        community,
+        event,
+        door,
+        ip_hash: limits.ip.as_deref(),
+    };
     let mut out = Vec::with_capacity(scans.len());
     for scan in scans {
-        let ctx = ScanContext {
-            community,
-            event,
-            door,
-            ip_hash: ip_hash.as_deref(),
-        };
-        let recorded = one(pool, &ctx, scan).await?;
+        let recorded = offline(pool, &ctx, scan).await?;
         if recorded.outcome == Outcome::Invalid && !recorded.replayed {
-            limiter.note_invalid(&limit_keys);
+            limiter.note_invalid(&limits.all());
         }
         out.push(recorded);
     }
@@ -244,26 +235,137 @@ struct ScanContext<'a> {
     ip_hash: Option<&'a [u8]>,
 }
 
-async fn one(pool: &PgPool, ctx: &ScanContext<'_>, scan: Scan) -> Result<Recorded, CheckinError> {
+impl ScanContext<'_> {
+    /// The scan's row, with the result still to be decided.
+    fn scan(
+        &self,
+        ticket: Option<&DoorTicket>,
+        scan_id: Option<Uuid>,
+        scanned_at: DateTime<Utc>,
+    ) -> NewScan<'_> {
+        NewScan {
+            event: self.event,
+            ticket: ticket.map(|f| f.ticket.id),
+            scan_id,
+            result: "invalid",
+            device_id: &self.door.device_id,
+            ip_hash: self.ip_hash,
+            scanned_at,
+        }
+    }
+}
+
+/// What the ticket as looked up says about a scan at `scanned_at`.
+#[derive(Debug, PartialEq)]
+enum Verdict<'a> {
+    Refuse(Outcome),
+    /// Checked in already, at that time.
+    AlreadyIn(&'a DoorTicket, DateTime<Utc>),
+    Admit(&'a DoorTicket),
+}
+
+fn judge(event: Uuid, found: Option<&DoorTicket>, scanned_at: DateTime<Utc>) -> Verdict<'_> {
+    let Some(f) = found else {
+        return Verdict::Refuse(Outcome::Invalid);
+    };
+    if f.ticket.event_id != event {
+        return Verdict::Refuse(Outcome::WrongEvent);
+    }
+    if f.event_status == "cancelled"
+        || matches!(
+            f.ticket.status,
+            TicketStatus::Revoked | TicketStatus::Cancelled
+        )
+    {
+        return Verdict::Refuse(Outcome::Revoked);
+    }
+    if scanned_at > f.ends_at + Duration::hours(EXPIRY_MARGIN_HOURS) {
+        return Verdict::Refuse(Outcome::Expired);
+    }
+    match (f.ticket.status, f.ticket.checked_in_at) {
+        (TicketStatus::Confirmed, _) => Verdict::Admit(f),
+        (TicketStatus::CheckedIn, Some(at)) => Verdict::AlreadyIn(f, at),
+        // A waitlisted ticket has no token; the CHECKs rule out the rest.
+        _ => Verdict::Refuse(Outcome::Invalid),
+    }
+}
+
+async fn find(conn: &mut PgConnection, token: &str) -> Result<Option<DoorTicket>, sqlx::Error> {
+    if token.len() > 200 {
+        return Ok(None);
+    }
+    db::ticket_by_token(conn, &ticket::digest(token)).await
+}
+
+/// A live scan, inside the caller's scoped transaction.
+async fn live(
+    conn: &mut PgConnection,
+    ctx: &ScanContext<'_>,
+    token: &str,
+) -> Result<Outcome, sqlx::Error> {
+    let scanned_at = Utc::now();
+    let found = find(conn, token).await?;
+    let mut new = ctx.scan(found.as_ref(), None, scanned_at);
+    let outcome = match judge(ctx.event, found.as_ref(), scanned_at) {
+        Verdict::Admit(f) => return admit_live(conn, ctx, f, &new).await,
+        Verdict::AlreadyIn(_, at) => Outcome::Duplicate { first_scan_at: at },
+        Verdict::Refuse(outcome) => outcome,
+    };
+    new.result = outcome.as_str();
+    db::insert_scan(conn, ctx.community, &new).await?;
+    Ok(outcome)
+}
+
+async fn admit_live(
+    conn: &mut PgConnection,
+    ctx: &ScanContext<'_>,
+    f: &DoorTicket,
+    new: &NewScan<'_>,
+) -> Result<Outcome, sqlx::Error> {
+    let (scan, won) = db::admit_scanned(conn, ctx.community, new).await?;
+    if won {
+        give_attended_role(conn, ctx.community, f).await?;
+        // Last before the commit: the community's audit chain head stays locked from
+        // here until then, and every change of the community queues behind it.
+        audit_admission(conn, ctx.community, &f.ticket, scan).await?;
+        return Ok(admitted(&f.ticket));
+    }
+    // Another door (or an organiser) changed the ticket since the lookup; the scan
+    // was recorded as a duplicate, which it is unless the ticket was revoked.
+    let outcome = match db::admission_for_update(conn, f.ticket.id).await? {
+        Some((Some(at), _, status)) if status == TicketStatus::CheckedIn.as_str() => {
+            Outcome::Duplicate { first_scan_at: at }
+        }
+        Some((_, _, status))
+            if matches!(
+                TicketStatus::parse(&status),
+                Some(TicketStatus::Revoked | TicketStatus::Cancelled)
+            ) =>
+        {
+            Outcome::Revoked
+        }
+        _ => Outcome::Invalid,
+    };
+    if !matches!(outcome, Outcome::Duplicate { .. }) {
+        db::set_scan_result(conn, scan, outcome.as_str()).await?;
+    }
+    Ok(outcome)
+}
+
+/// A scan from an offline device: recorded first by its scan id (a replay records
+/// nothing and answers what was recorded), then decided; an earlier scan takes the
+/// admission over from a later one.
+async fn offline(
+    pool: &PgPool,
+    ctx: &ScanContext<'_>,
+    scan: Scan,
+) -> Result<Recorded, CheckinError> {
     let mut tx = tenant::begin(pool, ctx.community).await?;
-    let found = if scan.token.len() <= 200 {
-        db::ticket_by_token(&mut tx, &ticket::digest(&scan.token)).await?
-    } else {
-        None
-    };
+    let found = find(&mut tx, &scan.token).await?;
     let scanned_at = scan.scanned_at.unwrap_or_else(Utc::now);
-    let new = NewScan {
-        event: ctx.event,
-        ticket: found.as_ref().map(|(t, _, _)| t.id),
-        scan_id: scan.scan_id,
-        // Decided below, in this transaction; a scan is never left like this.
-        result: "invalid",
-        device_id: &ctx.door.device_id,
-        ip_hash: ctx.ip_hash,
-        scanned_at,
-    };
+    let new = ctx.scan(found.as_ref(), scan.scan_id, scanned_at);
     let Some(row) = db::insert_scan(&mut tx, ctx.community, &new).await? else {
-        let outcome = replayed(&mut tx, scan.scan_id, found.as_ref().map(|(t, _, _)| t)).await?;
+        let outcome = replayed(&mut tx, scan.scan_id, found.as_ref().map(|f| &f.ticket)).await?;
         tx.commit().await?;
         return Ok(Recorded {
             outcome,
@@ -271,8 +373,7 @@ async fn one(pool: &PgPool, ctx: &ScanContext<'_>, scan: Scan) -> Result<Recorde
             replayed: true,
         });
     };
-    let offline = scan.scan_id.is_some();
-    let outcome = decide(&mut tx, ctx, found, scanned_at, row, offline).await?;
+    let outcome = decide_offline(&mut tx, ctx, found.as_ref(), scanned_at, row).await?;
     db::set_scan_result(&mut tx, row, outcome.as_str()).await?;
     tx.commit().await?;
     Ok(Recorded {
@@ -282,48 +383,35 @@ async fn one(pool: &PgPool, ctx: &ScanContext<'_>, scan: Scan) -> Result<Recorde
     })
 }
 
-async fn decide(
+async fn decide_offline(
     conn: &mut PgConnection,
     ctx: &ScanContext<'_>,
-    found: Option<(Ticket, DateTime<Utc>, String)>,
+    found: Option<&DoorTicket>,
     scanned_at: DateTime<Utc>,
     scan: i64,
-    offline: bool,
 ) -> Result<Outcome, sqlx::Error> {
-    let Some((t, ends_at, event_status)) = found else {
-        return Ok(Outcome::Invalid);
+    let f = match judge(ctx.event, found, scanned_at) {
+        Verdict::Refuse(outcome) => return Ok(outcome),
+        Verdict::Admit(f) if db::admit(conn, f.ticket.id, scanned_at).await? => {
+            db::set_admitted_scan(conn, f.ticket.id, scan).await?;
+            give_attended_role(conn, ctx.community, f).await?;
+            audit_admission(conn, ctx.community, &f.ticket, scan).await?;
+            return Ok(admitted(&f.ticket));
+        }
+        Verdict::Admit(f) | Verdict::AlreadyIn(f, _) => f,
     };
-    if t.event_id != ctx.event {
-        return Ok(Outcome::WrongEvent);
-    }
-    if event_status == "cancelled"
-        || matches!(t.status, TicketStatus::Revoked | TicketStatus::Cancelled)
-    {
-        return Ok(Outcome::Revoked);
-    }
-    if scanned_at > ends_at + Duration::hours(EXPIRY_MARGIN_HOURS) {
-        return Ok(Outcome::Expired);
-    }
-    if t.status.transition(TicketEvent::CheckIn).is_ok()
-        && db::admit(conn, t.id, scanned_at).await?
-    {
-        db::set_admitted_scan(conn, t.id, scan).await?;
-        audit_admission(conn, ctx.community, &t, scan).await?;
-        give_attended_role(conn, ctx.community, &t).await?;
-        return Ok(admitted(&t));
-    }
-    // Someone else admitted it (or it changed under us): read it as it is now.
-    let Some((at, by, status)) = db::admission_for_update(conn, t.id).await? else {
+    // Admitted before (or just now by another door): read it as it is now.
+    let Some((at, by, status)) = db::admission_for_update(conn, f.ticket.id).await? else {
         return Ok(Outcome::Invalid);
     };
     match (TicketStatus::parse(&status), at) {
-        (Some(TicketStatus::CheckedIn), Some(at)) if offline && scanned_at < at => {
-            // An offline device saw this ticket first: its scan is the admission.
-            db::set_admission(conn, t.id, scanned_at, scan).await?;
+        (Some(TicketStatus::CheckedIn), Some(at)) if scanned_at < at => {
+            // This device saw the ticket first: its scan is the admission.
+            db::set_admission(conn, f.ticket.id, scanned_at, scan).await?;
             if let Some(previous) = by {
                 db::set_scan_result(conn, previous, "duplicate").await?;
             }
-            Ok(admitted(&t))
+            Ok(admitted(&f.ticket))
         }
         (Some(TicketStatus::CheckedIn), Some(at)) => Ok(Outcome::Duplicate { first_scan_at: at }),
         (Some(TicketStatus::Revoked | TicketStatus::Cancelled), _) => Ok(Outcome::Revoked),
@@ -359,22 +447,23 @@ async fn replayed(
     })
 }
 
-/// Attendance can earn a role (`/event attended-role`): a job, like every effect.
+/// Attendance can earn a role (`/event attended-role`): a job, like every effect. The
+/// role came with the ticket's lookup.
 async fn give_attended_role(
     conn: &mut PgConnection,
     community: Uuid,
-    t: &Ticket,
+    f: &DoorTicket,
 ) -> Result<(), sqlx::Error> {
-    let Some((guild_id, role_id)) = db::attended_role(conn, community).await? else {
+    let Some((guild_id, role_id)) = f.attended_role else {
         return Ok(());
     };
     let job = crate::outbox::Job::AddRole {
         guild_id,
-        user_id: t.user,
+        user_id: f.ticket.user,
         role_id,
         reason: "attended an event".into(),
     };
-    let key = format!("event-attended:{}", t.id);
+    let key = format!("event-attended:{}", f.ticket.id);
     crate::outbox::enqueue(conn, crate::outbox::NewJob::new(Some(community), key, job)).await?;
     Ok(())
 }
@@ -394,4 +483,58 @@ async fn audit_admission(
     entry.after = Some(json!({"event": t.event_id, "ticket": t.id, "scan": scan}));
     audit::record(conn, entry).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serenity::all::UserId;
+
+    fn door_ticket(event: Uuid, status: TicketStatus, event_status: &str) -> DoorTicket {
+        let at = Utc::now();
+        DoorTicket {
+            ticket: Ticket {
+                id: Uuid::now_v7(),
+                event_id: event,
+                user: UserId::new(5),
+                display_name: "Ann".into(),
+                tier_name: None,
+                status,
+                checked_in_at: (status == TicketStatus::CheckedIn).then_some(at),
+            },
+            ends_at: at + Duration::hours(1),
+            event_status: event_status.into(),
+            attended_role: None,
+        }
+    }
+
+    #[test]
+    fn the_lookup_decides_every_refusal() {
+        let (event, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let now = Utc::now();
+        let late = now + Duration::hours(EXPIRY_MARGIN_HOURS + 2);
+        let confirmed = door_ticket(event, TicketStatus::Confirmed, "scheduled");
+        let checked_in = door_ticket(event, TicketStatus::CheckedIn, "scheduled");
+        let revoked = door_ticket(event, TicketStatus::Revoked, "scheduled");
+        let called_off = door_ticket(event, TicketStatus::Confirmed, "cancelled");
+        let elsewhere = door_ticket(other, TicketStatus::Confirmed, "scheduled");
+        let refused = |f: Option<&DoorTicket>, at| match judge(event, f, at) {
+            Verdict::Refuse(o) => Some(o),
+            _ => None,
+        };
+        assert_eq!(refused(None, now), Some(Outcome::Invalid));
+        assert_eq!(refused(Some(&elsewhere), now), Some(Outcome::WrongEvent));
+        assert_eq!(refused(Some(&revoked), now), Some(Outcome::Revoked));
+        assert_eq!(refused(Some(&called_off), now), Some(Outcome::Revoked));
+        assert_eq!(refused(Some(&confirmed), late), Some(Outcome::Expired));
+        assert_eq!(refused(Some(&checked_in), late), Some(Outcome::Expired));
+        assert_eq!(
+            judge(event, Some(&confirmed), now),
+            Verdict::Admit(&confirmed)
+        );
+        assert!(matches!(
+            judge(event, Some(&checked_in), now),
+            Verdict::AlreadyIn(_, at) if Some(at) == checked_in.ticket.checked_in_at
+        ));
+    }
 }

@@ -9,7 +9,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::db::{self, Event, EventFields, EventStatus};
-use super::{Error, find, find_for_update, notify, rsvp, short_id, ticket};
+use super::{Error, find, find_for_update, notify, rsvp, seats, short_id, ticket, when};
 use crate::audit::{self, Actor, NewEntry};
 use crate::community;
 
@@ -96,7 +96,17 @@ fn check_fields(f: &EventFields) -> Result<(), Error> {
     if !(1..=100_000).contains(&f.capacity) {
         return Err(Error::BadCapacity);
     }
-    Ok(())
+    check_reserved(f)
+}
+
+/// Held seats need a tier and fit in the capacity; a release time needs held seats.
+fn check_reserved(f: &EventFields) -> Result<(), Error> {
+    match f.reserved_seats {
+        Some(_) if f.tier_id.is_none() => Err(Error::ReservedNeedsTier),
+        Some(n) if n < 0 || n > f.capacity => Err(Error::ReservedOverCapacity(f.capacity)),
+        None if f.reserved_until.is_some() => Err(Error::ReleaseNeedsReserved),
+        _ => Ok(()),
+    }
 }
 
 /// Records the event, posts it with RSVP buttons and schedules its reminders.
@@ -104,7 +114,6 @@ fn check_fields(f: &EventFields) -> Result<(), Error> {
 pub async fn create(pool: &PgPool, new: NewEvent) -> Result<Event, Error> {
     let mut fields = new.fields;
     fields.title = fields.title.trim().to_owned();
-    check_fields(&fields)?;
     if fields.ends_at <= Utc::now() {
         return Err(Error::Ended);
     }
@@ -116,6 +125,7 @@ pub async fn create(pool: &PgPool, new: NewEvent) -> Result<Event, Error> {
                 .ok_or_else(|| Error::NoSuchTier(name.clone()))?,
         );
     }
+    check_fields(&fields)?;
     let id = db::insert_event(&mut tx, community.id, &fields, new.organizer).await?;
     db::set_post(&mut tx, id, new.channel).await?;
     let event = db::event(&mut tx, id)
@@ -123,6 +133,7 @@ pub async fn create(pool: &PgPool, new: NewEvent) -> Result<Event, Error> {
         .ok_or_else(|| Error::NoSuchEvent(short_id(id)))?;
     notify::post(&mut tx, community.id, &event, new.channel).await?;
     notify::schedule_reminders(&mut tx, community.id, &event).await?;
+    seats::schedule_release(&mut tx, community.id, &event).await?;
     audit_event(
         &mut tx,
         community.id,
@@ -137,20 +148,67 @@ pub async fn create(pool: &PgPool, new: NewEvent) -> Result<Event, Error> {
     Ok(event)
 }
 
-/// Changes to an event; `None` keeps a field.
+/// Changes to an event; `None` keeps a field. Times are as the organiser typed them,
+/// read in the new time zone if one is given, else in the event's own.
 #[derive(Debug, Clone, Default)]
 pub struct EventChange {
     pub title: Option<String>,
     pub description: Option<String>,
-    pub starts_at: Option<DateTime<Utc>>,
-    pub ends_at: Option<DateTime<Utc>>,
+    pub start: Option<String>,
+    pub end: Option<String>,
     pub timezone: Option<String>,
     pub capacity: Option<i32>,
     pub venue: Option<String>,
+    /// Seats held for the tier's members (0: none any more).
+    pub reserved_seats: Option<i32>,
+    /// When the held seats still free open to everyone.
+    pub reserved_until: Option<String>,
 }
 
-/// Edits an event. More seats promote waitlisted members; a new start time
-/// schedules new reminders (the old ones see the changed start and do nothing).
+impl EventChange {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.start.is_none()
+            && self.end.is_none()
+            && self.timezone.is_none()
+            && self.capacity.is_none()
+            && self.venue.is_none()
+            && self.reserved_seats.is_none()
+            && self.reserved_until.is_none()
+    }
+}
+
+/// The times a change names, in UTC, and the zone to store.
+struct ChangedTimes {
+    timezone: String,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    reserved_until: Option<DateTime<Utc>>,
+}
+
+fn changed_times(change: &EventChange, before: &Event) -> Result<ChangedTimes, Error> {
+    let timezone = match &change.timezone {
+        Some(tz) => when::zone(tz).map_err(Error::BadTime)?.name(),
+        None => before.timezone.clone(),
+    };
+    let read = |text: &Option<String>| {
+        text.as_deref()
+            .map(|t| when::parse(t, &timezone))
+            .transpose()
+            .map_err(Error::BadTime)
+    };
+    Ok(ChangedTimes {
+        starts_at: read(&change.start)?,
+        ends_at: read(&change.end)?,
+        reserved_until: read(&change.reserved_until)?,
+        timezone,
+    })
+}
+
+/// Edits an event. More seats (or fewer held ones) promote waitlisted members; a new
+/// start time schedules new reminders and a new release time a new release (the old
+/// jobs see the changed time and do nothing).
 #[tracing::instrument(skip_all, fields(guild.id = %guild))]
 pub async fn edit(
     pool: &PgPool,
@@ -164,6 +222,8 @@ pub async fn edit(
     if before.status == EventStatus::Cancelled {
         return Err(Error::Cancelled);
     }
+    let times = changed_times(&change, &before)?;
+    let starts_at = times.starts_at.unwrap_or(before.starts_at);
     let fields = EventFields {
         title: change
             .title
@@ -172,15 +232,17 @@ pub async fn edit(
         description: change
             .description
             .unwrap_or_else(|| before.description.clone()),
-        starts_at: change.starts_at.unwrap_or(before.starts_at),
+        starts_at,
         // A new start alone keeps the event's length.
-        ends_at: change.ends_at.unwrap_or_else(|| {
-            before.ends_at + (change.starts_at.unwrap_or(before.starts_at) - before.starts_at)
-        }),
-        timezone: change.timezone.unwrap_or_else(|| before.timezone.clone()),
+        ends_at: times
+            .ends_at
+            .unwrap_or_else(|| before.ends_at + (starts_at - before.starts_at)),
+        timezone: times.timezone,
         capacity: change.capacity.unwrap_or(before.capacity),
         venue: change.venue.unwrap_or_else(|| before.venue.clone()),
         tier_id: before.tier_id,
+        reserved_seats: change.reserved_seats.or(before.reserved_seats),
+        reserved_until: times.reserved_until.or(before.reserved_until),
     };
     check_fields(&fields)?;
     let taken = db::seats_taken(&mut tx, before.id).await?;
@@ -194,7 +256,11 @@ pub async fn edit(
     if event.starts_at != before.starts_at {
         notify::schedule_reminders(&mut tx, community.id, &event).await?;
     }
+    if event.reserved_until != before.reserved_until {
+        seats::schedule_release(&mut tx, community.id, &event).await?;
+    }
     rsvp::fill_seats(&mut tx, community.id, &event).await?;
+    notify::refresh_post(&mut tx, community.id, &event).await?;
     audit_event(
         &mut tx,
         community.id,
@@ -227,6 +293,7 @@ pub async fn cancel(
     let mut event = before.clone();
     event.status = EventStatus::Cancelled;
     notify::schedule_cancelled(&mut tx, community.id, &event).await?;
+    notify::refresh_post(&mut tx, community.id, &event).await?;
     audit_event(
         &mut tx,
         community.id,
@@ -385,6 +452,8 @@ fn event_json(e: &Event) -> serde_json::Value {
         "capacity": e.capacity,
         "venue": e.venue,
         "tier": e.tier.as_ref().map(|(name, _)| name),
+        "reserved_seats": e.reserved_seats,
+        "reserved_until": e.reserved_until,
         "status": e.status.as_str(),
     })
 }

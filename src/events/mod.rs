@@ -1,16 +1,19 @@
 //! Events: create, edit, cancel, list and show them; RSVPs against a capacity with a
-//! waitlist (a freed seat promotes the next member, who is told by DM); tickets whose
-//! token exists only in the member's DM (as text and a QR code) and as a SHA-256 in
-//! the database; door staff keys; check-in (`checkin`). Every state change commits
+//! waitlist (a freed seat promotes the next member, who is told by DM), optionally for
+//! one tier's members or with seats held for them (`seats`); tickets whose token
+//! exists only in the member's DM (as text and a QR code) and as a SHA-256 in the
+//! database; door staff keys; check-in (`checkin`). Every state change commits
 //! with its audit entry and its effects as outbox jobs; reminders and cancellation
 //! notices are scheduled jobs, so they survive restarts.
 
 pub mod checkin;
 pub mod db;
+mod limiter;
 mod manage;
 mod notify;
 pub mod qr;
 mod rsvp;
+pub mod seats;
 pub mod ticket;
 pub mod when;
 
@@ -24,13 +27,16 @@ pub use manage::{
     EventChange, NewEvent, Overview, cancel, configure, create, edit, list, set_attended_role,
     show, staff_key,
 };
-pub use notify::{details as notify_details, notify_cancelled, remind};
+pub use notify::{details as notify_details, notify_cancelled, posted, remind};
 pub use rsvp::{Rsvp, RsvpOutcome, cancel_rsvp, resend_ticket, revoke, rsvp};
+pub use seats::release;
 pub use ticket::TicketStatus;
 
 /// Scheduled job names (registered in `daemon::scheduled_handlers`).
 pub const REMIND_JOB: &str = "events.remind";
 pub const CANCELLED_JOB: &str = "events.cancelled";
+pub const RELEASE_JOB: &str = "events.release";
+pub const POSTED_JOB: &str = "events.posted";
 
 /// Custom-id prefixes of the buttons under an event's post.
 pub const RSVP_BUTTON: &str = "event:rsvp:";
@@ -56,6 +62,12 @@ pub enum Error {
     BadText,
     #[error("{0}")]
     BadTime(String),
+    #[error("reserved seats are held for a tier's members: give `tier` too")]
+    ReservedNeedsTier,
+    #[error("cannot hold more seats than the event has ({0})")]
+    ReservedOverCapacity(i32),
+    #[error("`reserved_until` is when held seats open to everyone: give `reserved_seats` too")]
+    ReleaseNeedsReserved,
     #[error("there is no tier named `{0}` (see `/tiers`)")]
     NoSuchTier(String),
     #[error("this event is for members of the **{0}** tier (see `/subscribe`)")]

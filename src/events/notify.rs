@@ -6,15 +6,15 @@
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use serenity::all::{ChannelId, UserId};
+use serenity::all::{ChannelId, MessageId, UserId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::db::{self, Event, EventStatus, Ticket};
 use super::ticket::{self, TOKEN_PREFIX};
-use super::{CANCEL_BUTTON, CANCELLED_JOB, Error, REMIND_JOB, qr, short_id};
+use super::{CANCEL_BUTTON, CANCELLED_JOB, Error, POSTED_JOB, REMIND_JOB, qr, short_id};
 use crate::db::tenant;
-use crate::outbox::{self, Attachment, Button, Job, NewJob};
+use crate::outbox::{self, Attachment, Button, FollowUp, Job, NewJob};
 
 /// Why a ticket is being sent.
 #[derive(Debug, Clone, Copy)]
@@ -37,8 +37,14 @@ pub fn details(event: &Event) -> String {
     if !event.venue.is_empty() {
         text.push_str(&format!("\nWhere: {}", event.venue));
     }
-    if let Some((tier, _)) = &event.tier {
-        text.push_str(&format!("\nFor members of the {tier} tier"));
+    match (&event.tier, event.reserved_seats) {
+        (Some((tier, _)), None) => text.push_str(&format!("\nFor members of the {tier} tier")),
+        (Some(_), Some(_)) => {
+            if let Some(held) = super::seats::held_text(event) {
+                text.push_str(&format!("\n{held}"));
+            }
+        }
+        (None, _) => {}
     }
     if !event.description.is_empty() {
         text.push_str(&format!("\n\n{}", event.description));
@@ -46,31 +52,98 @@ pub fn details(event: &Event) -> String {
     text
 }
 
-/// The event's post in its channel, with the RSVP and cancel buttons.
+/// The event's post in its channel, with the RSVP and cancel buttons. Once posted,
+/// `events.posted` learns the message's id, so later changes can edit it.
 pub async fn post(
     conn: &mut PgConnection,
     community: Uuid,
     event: &Event,
     channel: ChannelId,
 ) -> Result<(), sqlx::Error> {
-    let code = short_id(event.id);
+    let (title, description, buttons) = post_content(event);
     let job = Job::ModLog {
         channel_id: channel,
-        title: event.title.clone(),
-        description: format!("{}\n\nSeats: {}", details(event), event.capacity),
-        buttons: vec![
-            Button {
-                custom_id: format!("{}{code}", super::RSVP_BUTTON),
-                label: "RSVP".into(),
-            },
-            Button {
-                custom_id: format!("{CANCEL_BUTTON}{code}"),
-                label: "Cancel my RSVP".into(),
-            },
-        ],
+        title,
+        description,
+        buttons,
+        on_posted: Some(FollowUp {
+            name: POSTED_JOB.into(),
+            data: json!({"event": event.id}),
+        }),
     };
     let key = format!("event:{}:post", event.id);
     outbox::enqueue(conn, NewJob::new(Some(community), key, job)).await?;
+    Ok(())
+}
+
+/// The post as the event is now: a cancelled event keeps its post, marked cancelled
+/// and without buttons.
+fn post_content(event: &Event) -> (String, String, Vec<Button>) {
+    if event.status == EventStatus::Cancelled {
+        return (
+            format!("{} (cancelled)", event.title),
+            format!("**This event is cancelled.**\n\n{}", details(event)),
+            Vec::new(),
+        );
+    }
+    let code = short_id(event.id);
+    let buttons = vec![
+        Button {
+            custom_id: format!("{}{code}", super::RSVP_BUTTON),
+            label: "RSVP".into(),
+        },
+        Button {
+            custom_id: format!("{CANCEL_BUTTON}{code}"),
+            label: "Cancel my RSVP".into(),
+        },
+    ];
+    let description = format!("{}\n\nSeats: {}", details(event), event.capacity);
+    (event.title.clone(), description, buttons)
+}
+
+/// After an edit or a cancellation: the post is edited to match (a job of its own per
+/// change). Before its id is known there is nothing to edit yet; `events.posted` then
+/// edits it if the event changed meanwhile.
+pub async fn refresh_post(
+    conn: &mut PgConnection,
+    community: Uuid,
+    event: &Event,
+) -> Result<(), sqlx::Error> {
+    let (Some(channel_id), Some(message_id)) = (event.channel_id, event.message_id) else {
+        return Ok(());
+    };
+    let (title, description, buttons) = post_content(event);
+    let job = Job::EditMessage {
+        channel_id,
+        message_id,
+        title,
+        description,
+        buttons,
+    };
+    let key = format!("event:{}:post-edit:{}", event.id, Uuid::now_v7());
+    outbox::enqueue(conn, NewJob::new(Some(community), key, job)).await?;
+    Ok(())
+}
+
+/// `events.posted`: records the post's message id; if the event was edited or
+/// cancelled before the id was known, edits the post now. The update waits for an
+/// edit holding the event's row, so either the edit sees the id or this sees the edit.
+pub async fn posted(pool: &PgPool, community: Uuid, data: &serde_json::Value) -> Result<(), Error> {
+    let message = data["message_id"]
+        .as_str()
+        .and_then(|m| m.parse::<u64>().ok())
+        .filter(|m| *m != 0);
+    let (Some(id), Some(message)) = (event_id(data), message) else {
+        return Ok(());
+    };
+    let mut tx = tenant::begin(pool, community).await?;
+    let changed = db::record_post(&mut tx, id, MessageId::new(message)).await?;
+    if changed == Some(true)
+        && let Some(event) = db::event(&mut tx, id).await?
+    {
+        refresh_post(&mut tx, community, &event).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::db::{self, Event, EventStatus, Ticket};
 use super::ticket::{self, TicketEvent, TicketStatus};
-use super::{Error, find_for_update, notify};
+use super::{Error, find_for_update, notify, seats};
 use crate::audit::{self, Actor, NewEntry};
 use crate::community;
 
@@ -31,10 +31,12 @@ pub struct Rsvp {
 pub enum RsvpOutcome {
     /// A seat; the ticket is on its way by DM.
     Confirmed(Event),
-    /// No seat free: `position` in the waitlist (1 is next).
+    /// No seat free for this member: `position` in the waitlist (1 is next).
+    /// `held` says that seats are free but held for a tier's members (see `seats`).
     Waitlisted {
         event: Event,
         position: usize,
+        held: Option<String>,
     },
     AlreadyConfirmed(Event),
     AlreadyWaitlisted {
@@ -50,9 +52,11 @@ pub async fn rsvp(pool: &PgPool, r: Rsvp) -> Result<RsvpOutcome, Error> {
     let event = find_for_update(&mut tx, &r.code).await?;
     open_for_rsvp(&event)?;
     let tier_name = match &event.tier {
-        Some((name, role)) if !r.roles.contains(role) => return Err(Error::TierOnly(name.clone())),
-        Some((name, _)) => Some(name.as_str()),
-        None => None,
+        Some((name, role)) if r.roles.contains(role) => Some(name.as_str()),
+        Some((name, _)) if event.reserved_seats.is_none() => {
+            return Err(Error::TierOnly(name.clone()));
+        }
+        _ => None,
     };
     let existing = db::ticket_of(&mut tx, event.id, r.user).await?;
     match existing.as_ref().map(|t| t.status) {
@@ -65,9 +69,11 @@ pub async fn rsvp(pool: &PgPool, r: Rsvp) -> Result<RsvpOutcome, Error> {
         }
         Some(TicketStatus::Cancelled) | None => {}
     }
-    let waiting = !db::next_waitlisted(&mut tx, event.id, 1).await?.is_empty();
-    let free = db::seats_taken(&mut tx, event.id).await? < i64::from(event.capacity);
-    let step = if free && !waiting {
+    // Whoever is in line and could take a seat gets it first (held seats may have
+    // been released since): then a free seat for this member is nobody else's.
+    fill_seats(&mut tx, community.id, &event).await?;
+    let seats = seats::now(&mut tx, &event).await?;
+    let step = if seats.free_for(tier_name.is_some()) > 0 {
         TicketEvent::Seat
     } else {
         TicketEvent::Queue
@@ -77,8 +83,12 @@ pub async fn rsvp(pool: &PgPool, r: Rsvp) -> Result<RsvpOutcome, Error> {
         .map_err(invariant)?;
     let ticket = match existing {
         Some(t) => {
-            db::set_ticket_status(&mut tx, t.id, status, true).await?;
-            Ticket { status, ..t }
+            db::request_again(&mut tx, t.id, status, tier_name).await?;
+            Ticket {
+                status,
+                tier_name: tier_name.map(str::to_owned),
+                ..t
+            }
         }
         None => {
             db::insert_ticket(
@@ -119,7 +129,14 @@ pub async fn rsvp(pool: &PgPool, r: Rsvp) -> Result<RsvpOutcome, Error> {
         RsvpOutcome::Confirmed(event)
     } else {
         let position = position(&mut tx, &event, r.user).await?;
-        RsvpOutcome::Waitlisted { event, position }
+        let held = (seats.free_for(true) > 0)
+            .then(|| seats::held_text(&event))
+            .flatten();
+        RsvpOutcome::Waitlisted {
+            event,
+            position,
+            held,
+        }
     };
     tx.commit().await?;
     Ok(outcome)
@@ -254,8 +271,9 @@ pub async fn revoke(
     Ok(event)
 }
 
-/// Promotes waitlisted members, in request order, into the free seats; each gets a
-/// ticket by DM. Called after anything that may free a seat.
+/// Promotes waitlisted members, in request order, into the free seats they may take
+/// (`seats::promotions`); each gets a ticket by DM. Called after anything that may
+/// free a seat or open held ones.
 pub(super) async fn fill_seats(
     conn: &mut PgConnection,
     community: Uuid,
@@ -264,30 +282,26 @@ pub(super) async fn fill_seats(
     if event.status == EventStatus::Cancelled || event.ends_at <= Utc::now() {
         return Ok(());
     }
-    let free = i64::from(event.capacity) - db::seats_taken(conn, event.id).await?;
-    if free <= 0 {
+    let mut seats = seats::now(conn, event).await?;
+    if seats.free_for(true) == 0 {
         return Ok(());
     }
-    for ticket in db::next_waitlisted(conn, event.id, free).await? {
+    let waiting = db::next_waitlisted(conn, event.id, i64::MAX).await?;
+    let members: Vec<bool> = waiting.iter().map(|t| t.tier_name.is_some()).collect();
+    for i in seats::promotions(&mut seats, &members) {
+        let ticket = &waiting[i];
         let next = ticket
             .status
             .transition(TicketEvent::Promote)
             .map_err(invariant)?;
         db::set_ticket_status(conn, ticket.id, next, false).await?;
-        notify::send_ticket(
-            conn,
-            community,
-            event,
-            &ticket,
-            notify::TicketNews::Promoted,
-        )
-        .await?;
+        notify::send_ticket(conn, community, event, ticket, notify::TicketNews::Promoted).await?;
         audit_ticket(
             conn,
             community,
             Actor::System("events"),
             "ticket.promoted",
-            &ticket,
+            ticket,
             None,
         )
         .await?;

@@ -227,7 +227,7 @@ async fn run_one(rt: &Runtime, books: &Books, claimed: Claimed, stop: &Cancellat
         () = stop.cancelled() => None,
     };
     let (finish, extras) = match outcome {
-        Some(Ok(())) => (ended(Event::Succeed, None), Extras::default()),
+        Some(Ok(posted)) => (ended(Event::Succeed, None), posted_extras(&job, posted)),
         Some(Err(EffectError::Temporary(e))) => (retry_later(rt, &claimed, e), Extras::default()),
         Some(Err(EffectError::Permanent { kind, message })) => {
             let extras = Extras {
@@ -236,6 +236,7 @@ async fn run_one(rt: &Runtime, books: &Books, claimed: Claimed, stop: &Cancellat
                     Job::SendDm { on_failure, .. } => on_failure.clone(),
                     _ => None,
                 },
+                follow_up_key: "failed",
             };
             (failed(message, kind), extras)
         }
@@ -244,15 +245,45 @@ async fn run_one(rt: &Runtime, books: &Books, claimed: Claimed, stop: &Cancellat
     record(rt, books, &claimed, finish, extras).await;
 }
 
-/// What a permanent failure writes besides its outcome, in the same transaction.
+/// What an outcome writes besides itself, in the same transaction: a permanent
+/// failure's alert and follow-up, or a post's follow-up with the new message's id.
 #[derive(Default)]
 struct Extras {
     alert: Option<(FailureKind, String)>,
     follow_up: Option<outbox::FollowUp>,
+    /// Names the follow-up's job key (`failed` or `posted`), one per job.
+    follow_up_key: &'static str,
+}
+
+/// A posted message's `on_posted` work, told the message's id.
+fn posted_extras(job: &Job, posted: Option<serenity::all::MessageId>) -> Extras {
+    let (
+        Job::ModLog {
+            on_posted: Some(f), ..
+        },
+        Some(id),
+    ) = (job, posted)
+    else {
+        return Extras::default();
+    };
+    let mut data = f.data.clone();
+    data["message_id"] = serde_json::json!(id.to_string());
+    Extras {
+        alert: None,
+        follow_up: Some(outbox::FollowUp {
+            name: f.name.clone(),
+            data,
+        }),
+        follow_up_key: "posted",
+    }
 }
 
 /// A Discord effect through the executor; scheduled work through its handler.
-async fn apply(rt: &Runtime, claimed: &Claimed, job: &Job) -> Result<(), EffectError> {
+async fn apply(
+    rt: &Runtime,
+    claimed: &Claimed,
+    job: &Job,
+) -> Result<Option<serenity::all::MessageId>, EffectError> {
     let Job::Scheduled { name, data } = job else {
         return rt.executor.apply(job).await;
     };
@@ -261,13 +292,17 @@ async fn apply(rt: &Runtime, claimed: &Claimed, job: &Job) -> Result<(), EffectE
         community_id: claimed.community_id,
         data: data.clone(),
     };
-    rt.handlers.run(name, ctx).await.map_err(|e| match e {
-        scheduled::HandlerError::Temporary(m) => EffectError::Temporary(m),
-        scheduled::HandlerError::Permanent(message) => EffectError::Permanent {
-            kind: FailureKind::Rejected,
-            message,
-        },
-    })
+    rt.handlers
+        .run(name, ctx)
+        .await
+        .map(|()| None)
+        .map_err(|e| match e {
+            scheduled::HandlerError::Temporary(m) => EffectError::Temporary(m),
+            scheduled::HandlerError::Permanent(message) => EffectError::Permanent {
+                kind: FailureKind::Rejected,
+                message,
+            },
+        })
 }
 
 /// Renews the lease every third of its length; ends only if the lease was lost.
@@ -375,7 +410,7 @@ async fn with_extras(
                 name: f.name,
                 data: f.data,
             };
-            let key = format!("failed:{}:follow-up", claimed.id);
+            let key = format!("{}:{}:follow-up", extras.follow_up_key, claimed.id);
             outbox::enqueue(&mut tx, NewJob::new(Some(community), key, job)).await?;
         }
     }

@@ -349,6 +349,7 @@ async fn mod_log(
         title,
         description,
         buttons: Vec::new(),
+        on_posted: None,
     };
     enqueue(
         conn,

@@ -59,6 +59,20 @@ pub enum Job {
         /// Buttons under the entry (e.g. automod's "false positive").
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         buttons: Vec<Button>,
+        /// Scheduled work to enqueue once the message is posted, with the new message's
+        /// id added to its data as `message_id` (e.g. an event learning its post's id).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_posted: Option<FollowUp>,
+    },
+    /// Replaces a posted embed (and its buttons; none removes them). A message that is
+    /// gone counts as done: there is nothing left to correct.
+    EditMessage {
+        channel_id: ChannelId,
+        message_id: MessageId,
+        title: String,
+        description: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buttons: Vec<Button>,
     },
     /// Deleting a message that is already gone counts as done.
     DeleteMessage {
@@ -120,6 +134,7 @@ impl Job {
             Job::SendDm { .. } => "send_dm",
             Job::SendDmFile { .. } => "send_dm_file",
             Job::ModLog { .. } => "mod_log",
+            Job::EditMessage { .. } => "edit_message",
             Job::DeleteMessage { .. } => "delete_message",
             Job::TimeoutMember { .. } => "timeout_member",
             Job::KickMember { .. } => "kick_member",

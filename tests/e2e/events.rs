@@ -764,3 +764,317 @@ async fn an_admitted_attendee_gets_the_attended_role_and_a_refused_one_does_not(
     assert_eq!(grants.len(), 1, "one grant for one admission");
     daemon.stop().await.expect("stops");
 }
+
+/// A Gold tier whose role members hold; its role id.
+async fn gold_tier(world: &World) -> u64 {
+    let gold_role = world.discord.add_role(world.guild.id, "Gold", 0, 3);
+    sqlx::query(
+        "insert into tiers (id, community_id, name, discord_role_id, stripe_price_id, unit_amount,
+                            currency, billing_interval)
+         select gen_random_uuid(), id, 'Gold', $1, 'price_gold', 500, 'eur', 'month' from communities",
+    )
+    .bind(gold_role as i64)
+    .execute(&world.pool)
+    .await
+    .expect("a tier");
+    gold_role
+}
+
+/// `/event create` for a Gold event with held seats; the reply.
+async fn create_held(world: &World, capacity: i64, held: i64, until: Option<&str>) -> String {
+    let start = Utc::now() + Days::days(3);
+    let fmt = "%Y-%m-%d %H:%M";
+    let mut command = Command::new("event")
+        .sub("create")
+        .string("title", "Members' night")
+        .string("start", &start.format(fmt).to_string())
+        .string("end", &(start + Days::hours(2)).format(fmt).to_string())
+        .integer("capacity", capacity)
+        .string("tier", "Gold")
+        .integer("reserved_seats", held);
+    if let Some(until) = until {
+        command = command.string("reserved_until", until);
+    }
+    run(world, world.guild.owner_id, command).await
+}
+
+fn code_in(said: &str) -> String {
+    assert!(said.starts_with("Created"), "{said}");
+    said.split('`').nth(1).expect("code").to_owned()
+}
+
+#[tokio::test]
+async fn held_seats_go_to_tier_members_and_others_wait_until_they_open() {
+    let world = World::new().await;
+    let daemon = world.start_daemon().await;
+    world.wait_for_commands().await;
+    let gold_role = gold_tier(&world).await;
+    // Held seats need a tier.
+    let start = (Utc::now() + Days::days(3))
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let end = (Utc::now() + Days::days(3) + Days::hours(2))
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let said = run(
+        &world,
+        world.guild.owner_id,
+        Command::new("event")
+            .sub("create")
+            .string("title", "No tier")
+            .string("start", &start)
+            .string("end", &end)
+            .integer("capacity", 5)
+            .integer("reserved_seats", 2),
+    )
+    .await;
+    assert!(said.contains("give `tier` too"), "{said}");
+
+    // Two seats, one held for Gold members.
+    let code = code_in(&create_held(&world, 2, 1, None).await);
+    let (ann, bob) = (member(&world, "ann"), member(&world, "bob"));
+    let goldie = world.discord.add_user("goldie");
+    world
+        .discord
+        .add_member(world.guild.id, goldie, &[gold_role]);
+    let rsvp = |user| {
+        let world = &world;
+        let code = code.clone();
+        async move {
+            run(
+                world,
+                user,
+                Command::new("event").sub("rsvp").string("event", &code),
+            )
+            .await
+        }
+    };
+    assert!(rsvp(ann).await.contains("You're in"), "the open seat");
+    let said = rsvp(bob).await;
+    assert!(
+        said.contains("1 seat is kept for members of the Gold tier")
+            && said.contains("number 1 on the waitlist"),
+        "{said}"
+    );
+    let said = rsvp(goldie).await;
+    assert!(said.contains("You're in"), "the held seat: {said}");
+    wait_for_dm(&world, goldie, "Here is your ticket").await;
+
+    // A member gives the held seat back: it stays held, Bob keeps waiting.
+    let said = run(
+        &world,
+        goldie,
+        Command::new("event")
+            .sub("cancel-rsvp")
+            .string("event", &code),
+    )
+    .await;
+    assert!(said.starts_with("Done"), "{said}");
+    assert_eq!(ticket_status(&world, bob).await, "waitlisted");
+
+    // The organiser opens the held seats: Bob, first in line, gets it.
+    let said = run(
+        &world,
+        world.guild.owner_id,
+        Command::new("event")
+            .sub("edit")
+            .string("event", &code)
+            .integer("reserved_seats", 0),
+    )
+    .await;
+    assert!(said.starts_with("Saved"), "{said}");
+    wait_for_dm(&world, bob, "off the waitlist").await;
+    assert_eq!(ticket_status(&world, bob).await, "confirmed");
+    daemon.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn a_presale_opens_to_everyone_at_its_time_and_the_waitlist_moves_up() {
+    let world = World::new().await;
+    let daemon = world.start_daemon().await;
+    world.wait_for_commands().await;
+    gold_tier(&world).await;
+    // Every seat held for members until tomorrow: a presale.
+    let opens = (Utc::now() + Days::days(1))
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let code = code_in(&create_held(&world, 3, 3, Some(&opens)).await);
+    let ann = member(&world, "ann");
+    let said = run(
+        &world,
+        ann,
+        Command::new("event").sub("rsvp").string("event", &code),
+    )
+    .await;
+    assert!(
+        said.contains("Every seat is kept for members of the Gold tier until <t:")
+            && said.contains("number 1 on the waitlist"),
+        "{said}"
+    );
+    let release_at: chrono::DateTime<Utc> = sqlx::query_scalar(
+        "select run_at from jobs where payload->>'name' = 'events.release' and status = 'pending'",
+    )
+    .fetch_one(&world.pool)
+    .await
+    .expect("the release is scheduled");
+    assert!(release_at > Utc::now() + Days::hours(23), "{release_at}");
+
+    // The clock reaches the opening time.
+    sqlx::query("update events set reserved_until = date_trunc('second', now())")
+        .execute(&world.pool)
+        .await
+        .expect("the presale ends");
+    sqlx::query(
+        "update jobs set run_at = now(),
+                payload = jsonb_set(payload, '{data,at}', (select to_jsonb(reserved_until) from events))
+          where payload->>'name' = 'events.release'",
+    )
+    .execute(&world.pool)
+    .await
+    .expect("the release is due");
+    sqlx::query("notify guildops_jobs")
+        .execute(&world.pool)
+        .await
+        .expect("wake");
+    wait_for_dm(&world, ann, "off the waitlist").await;
+    assert_eq!(ticket_status(&world, ann).await, "confirmed");
+    // Now anyone books directly.
+    let bob = member(&world, "bob");
+    let said = run(
+        &world,
+        bob,
+        Command::new("event").sub("rsvp").string("event", &code),
+    )
+    .await;
+    assert!(said.contains("You're in"), "{said}");
+    daemon.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn events_take_named_time_zones_and_refuse_unknown_ones() {
+    let world = World::new().await;
+    let daemon = world.start_daemon().await;
+    world.wait_for_commands().await;
+    let create = |zone: &'static str| {
+        Command::new("event")
+            .sub("create")
+            .string("title", "Glühwein")
+            .string("start", "2030-12-20 18:00")
+            .string("end", "2030-12-20 21:00")
+            .integer("capacity", 10)
+            .string("timezone", zone)
+    };
+    let said = run(&world, world.guild.owner_id, create("Mars/Olympus_Mons")).await;
+    assert!(said.contains("`Mars/Olympus_Mons` is unknown"), "{said}");
+    let said = run(&world, world.guild.owner_id, create("Europe/Berlin")).await;
+    assert!(said.starts_with("Created"), "{said}");
+    let (zone, starts_at): (String, chrono::DateTime<Utc>) =
+        sqlx::query_as("select timezone, starts_at from events")
+            .fetch_one(&world.pool)
+            .await
+            .expect("the event");
+    assert_eq!(zone, "Europe/Berlin");
+    assert_eq!(
+        starts_at.to_rfc3339(),
+        "2030-12-20T17:00:00+00:00",
+        "CET is UTC+1"
+    );
+    // An edit reads a new start in the event's own zone: summer time there is UTC+2.
+    let code = said.split('`').nth(1).expect("code").to_owned();
+    let said = run(
+        &world,
+        world.guild.owner_id,
+        Command::new("event")
+            .sub("edit")
+            .string("event", &code)
+            .string("start", "2030-07-01 18:00"),
+    )
+    .await;
+    assert!(said.starts_with("Saved"), "{said}");
+    let starts_at: chrono::DateTime<Utc> = sqlx::query_scalar("select starts_at from events")
+        .fetch_one(&world.pool)
+        .await
+        .expect("the event");
+    assert_eq!(starts_at.to_rfc3339(), "2030-07-01T16:00:00+00:00");
+    daemon.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn the_post_is_edited_when_the_event_changes_and_when_it_is_cancelled() {
+    let world = World::new().await;
+    let daemon = world.start_daemon().await;
+    world.wait_for_commands().await;
+    let code = create(&world, "Board games", 8, Days::days(2)).await;
+    // The post's id comes back through the outbox (`events.posted`).
+    world
+        .wait_for(|| async {
+            sqlx::query_scalar::<_, Option<i64>>("select message_id from events")
+                .fetch_one(&world.pool)
+                .await
+                .is_ok_and(|m| m.is_some())
+        })
+        .await;
+    let post_id: i64 = sqlx::query_scalar("select message_id from events")
+        .fetch_one(&world.pool)
+        .await
+        .expect("message id");
+    let path = format!(
+        "/channels/{}/messages/{post_id}",
+        world.guild.general_channel
+    );
+    let edits = || {
+        world
+            .discord
+            .requests_matching("PATCH", &path)
+            .into_iter()
+            .filter(|r| r.status < 300)
+            .filter_map(|r| r.body)
+            .collect::<Vec<Value>>()
+    };
+    assert!(edits().is_empty(), "nothing changed yet");
+
+    let said = run(
+        &world,
+        world.guild.owner_id,
+        Command::new("event")
+            .sub("edit")
+            .string("event", &code)
+            .string("title", "Board games XL")
+            .integer("capacity", 12),
+    )
+    .await;
+    assert!(said.starts_with("Saved"), "{said}");
+    world.wait_for(|| async { edits().len() == 1 }).await;
+    let edited = &edits()[0];
+    assert_eq!(edited["embeds"][0]["title"], "Board games XL");
+    assert!(
+        edited["embeds"][0]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Seats: 12")),
+        "{edited}"
+    );
+    assert_eq!(
+        edited["components"][0]["components"][0]["custom_id"],
+        format!("event:rsvp:{code}").as_str()
+    );
+
+    let said = run(
+        &world,
+        world.guild.owner_id,
+        Command::new("event").sub("cancel").string("event", &code),
+    )
+    .await;
+    assert!(said.starts_with("Cancelled"), "{said}");
+    world.wait_for(|| async { edits().len() == 2 }).await;
+    let cancelled = &edits()[1];
+    assert_eq!(
+        cancelled["embeds"][0]["title"],
+        "Board games XL (cancelled)"
+    );
+    assert_eq!(
+        cancelled["components"],
+        json!([]),
+        "the buttons are removed"
+    );
+    daemon.stop().await.expect("stop");
+}

@@ -405,6 +405,7 @@ async fn dms_and_mod_log_entries_are_delivered_and_closed_dms_fail_quietly() {
             title: "Case 1".into(),
             description: "a warning".into(),
             buttons: Vec::new(),
+            on_posted: None,
         },
     ];
     let mut tx = world.pool.begin().await.expect("tx");

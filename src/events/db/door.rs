@@ -2,7 +2,7 @@
 //! and the one conditional admission.
 
 use chrono::{DateTime, Utc};
-use serenity::all::UserId;
+use serenity::all::{GuildId, RoleId, UserId};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
@@ -56,26 +56,43 @@ pub async fn staff_key(
         .transpose()
 }
 
-/// A ticket by its token's digest (in the scoped community), with its event's end.
+/// A ticket as the door sees it: with its event's end and status, and the role an
+/// admission gives (`/event attended-role`), all from one lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoorTicket {
+    pub ticket: Ticket,
+    pub ends_at: DateTime<Utc>,
+    pub event_status: String,
+    pub attended_role: Option<(GuildId, RoleId)>,
+}
+
+/// A ticket by its token's digest (in the scoped community).
 pub async fn ticket_by_token(
     conn: &mut PgConnection,
     hash: &[u8],
-) -> Result<Option<(Ticket, DateTime<Utc>, String)>, sqlx::Error> {
+) -> Result<Option<DoorTicket>, sqlx::Error> {
     let row = sqlx::query(
         "select k.id, k.event_id, k.discord_user_id, k.display_name, k.tier_name, k.status,
-                k.checked_in_at, e.ends_at, e.status as event_status
-           from event_tickets k join events e on e.id = k.event_id
+                k.checked_in_at, e.ends_at, e.status as event_status,
+                c.discord_guild_id, s.attended_role_id
+           from event_tickets k
+           join events e on e.id = k.event_id
+           join communities c on c.id = k.community_id
+           left join event_settings s on s.community_id = k.community_id
           where k.token_hash = $1",
     )
     .bind(hash)
     .fetch_optional(conn)
     .await?;
     row.map(|r| {
-        Ok((
-            ticket_from_row(&r)?,
-            r.try_get("ends_at")?,
-            r.try_get("event_status")?,
-        ))
+        let guild: i64 = r.try_get("discord_guild_id")?;
+        let role: Option<i64> = r.try_get("attended_role_id")?;
+        Ok(DoorTicket {
+            ticket: ticket_from_row(&r)?,
+            ends_at: r.try_get("ends_at")?,
+            event_status: r.try_get("event_status")?,
+            attended_role: role.map(|role| (GuildId::new(guild as u64), RoleId::new(role as u64))),
+        })
     })
     .transpose()
 }
@@ -140,7 +157,45 @@ pub async fn set_scan_result(
     Ok(())
 }
 
-/// The one admission: only a confirmed ticket moves, so of concurrent scans exactly
+/// A live admission in one statement: the ticket moves only if it is still confirmed
+/// (of concurrent scans exactly one moves it; the others wait for its row lock, then
+/// find it checked in), and the scan is recorded as what it came to, `admitted` or
+/// `duplicate`. The scan's id is drawn first so the ticket can name its admitting scan
+/// in the same update. The scan's id, and whether it admitted.
+pub async fn admit_scanned(
+    conn: &mut PgConnection,
+    community: Uuid,
+    s: &NewScan<'_>,
+) -> Result<(i64, bool), sqlx::Error> {
+    sqlx::query_as(
+        "with scan as (select nextval(pg_get_serial_sequence('event_scans', 'id')) as id),
+         admitted as (
+             update event_tickets
+                set status = 'checked_in', checked_in_at = $6, updated_at = now(),
+                    admitted_scan_id = (select id from scan)
+              where id = $3 and status = 'confirmed'
+             returning id
+         )
+         insert into event_scans (id, community_id, event_id, ticket_id, result, device_id,
+                                  ip_hash, scanned_at)
+         overriding system value
+         select scan.id, $1, $2, $3,
+                case when exists (select 1 from admitted) then 'admitted' else 'duplicate' end,
+                $4, $5, $6
+           from scan
+         returning id, result = 'admitted'",
+    )
+    .bind(community)
+    .bind(s.event)
+    .bind(s.ticket)
+    .bind(s.device_id)
+    .bind(s.ip_hash)
+    .bind(s.scanned_at)
+    .fetch_one(conn)
+    .await
+}
+
+/// The one admission of an offline scan: only a confirmed ticket moves, so of concurrent scans exactly
 /// one gets a row back (the others wait for its row lock, then see `checked_in`).
 pub async fn admit(
     conn: &mut PgConnection,

@@ -43,6 +43,11 @@ pub struct Event {
     pub venue: String,
     pub tier_id: Option<Uuid>,
     pub tier: Option<(String, RoleId)>,
+    /// With a tier: `None` keeps the event for its members only; a number opens it to
+    /// everyone but holds that many seats for the tier's members (see `seats`).
+    pub reserved_seats: Option<i32>,
+    /// When the held seats that are still free open to everyone (never, when unset).
+    pub reserved_until: Option<DateTime<Utc>>,
     pub channel_id: Option<ChannelId>,
     pub message_id: Option<MessageId>,
     pub status: EventStatus,
@@ -59,9 +64,11 @@ pub struct EventFields {
     pub capacity: i32,
     pub venue: String,
     pub tier_id: Option<Uuid>,
+    pub reserved_seats: Option<i32>,
+    pub reserved_until: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ticket {
     pub id: Uuid,
     pub event_id: Uuid,
@@ -76,7 +83,7 @@ macro_rules! event_columns {
     () => {
         "e.id, e.title, e.description, e.starts_at, e.ends_at, e.timezone, e.capacity, \
          e.venue, e.tier_id, t.name as tier_name, t.discord_role_id as tier_role, \
-         e.channel_id, e.message_id, e.status"
+         e.reserved_seats, e.reserved_until, e.channel_id, e.message_id, e.status"
     };
 }
 
@@ -107,6 +114,8 @@ fn event_from_row(row: &PgRow) -> Result<Event, sqlx::Error> {
         venue: row.try_get("venue")?,
         tier_id: row.try_get("tier_id")?,
         tier: tier_name.zip(tier_role.map(|r| RoleId::new(r as u64))),
+        reserved_seats: row.try_get("reserved_seats")?,
+        reserved_until: row.try_get("reserved_until")?,
         channel_id: row
             .try_get::<Option<i64>, _>("channel_id")?
             .map(|c| ChannelId::new(c as u64)),
@@ -144,8 +153,9 @@ pub async fn insert_event(
     let id = Uuid::now_v7();
     sqlx::query(
         "insert into events (id, community_id, title, description, starts_at, ends_at, timezone,
-                             capacity, venue, tier_id, status, created_by)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'scheduled', $11)",
+                             capacity, venue, tier_id, status, created_by, reserved_seats,
+                             reserved_until)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'scheduled', $11, $12, $13)",
     )
     .bind(id)
     .bind(community)
@@ -158,6 +168,8 @@ pub async fn insert_event(
     .bind(&f.venue)
     .bind(f.tier_id)
     .bind(sf(created_by.get()))
+    .bind(f.reserved_seats)
+    .bind(f.reserved_until)
     .execute(conn)
     .await?;
     Ok(id)
@@ -170,7 +182,8 @@ pub async fn update_event(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update events set title = $2, description = $3, starts_at = $4, ends_at = $5,
-                timezone = $6, capacity = $7, venue = $8, tier_id = $9, updated_at = now()
+                timezone = $6, capacity = $7, venue = $8, tier_id = $9, reserved_seats = $10,
+                reserved_until = $11, updated_at = now()
          where id = $1",
     )
     .bind(id)
@@ -182,6 +195,8 @@ pub async fn update_event(
     .bind(f.capacity)
     .bind(&f.venue)
     .bind(f.tier_id)
+    .bind(f.reserved_seats)
+    .bind(f.reserved_until)
     .execute(conn)
     .await?;
     Ok(())
@@ -211,6 +226,23 @@ pub async fn set_post(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Records the post's message id (once); whether the event changed since it was
+/// created (edited or cancelled), `None` when it was recorded before.
+pub async fn record_post(
+    conn: &mut PgConnection,
+    id: Uuid,
+    message: MessageId,
+) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar(
+        "update events set message_id = $2 where id = $1 and message_id is null
+         returning updated_at > created_at",
+    )
+    .bind(id)
+    .bind(sf(message.get()))
+    .fetch_optional(conn)
+    .await
 }
 
 /// The event, locked for the rest of the transaction: RSVPs, cancellations and edits
@@ -305,29 +337,6 @@ pub async fn settings(conn: &mut PgConnection) -> Result<(Option<RoleId>, Vec<i3
         )),
         None => Ok((None, vec![24, 1])),
     }
-}
-
-/// The role an admitted attendee gets, and the guild to give it in.
-pub async fn attended_role(
-    conn: &mut PgConnection,
-    community: Uuid,
-) -> Result<Option<(serenity::all::GuildId, RoleId)>, sqlx::Error> {
-    let row: Option<(i64, Option<i64>)> = sqlx::query_as(
-        "select c.discord_guild_id, s.attended_role_id
-           from event_settings s join communities c on c.id = s.community_id
-          where s.community_id = $1",
-    )
-    .bind(community)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.and_then(|(guild, role)| {
-        role.map(|r| {
-            (
-                serenity::all::GuildId::new(guild as u64),
-                RoleId::new(r as u64),
-            )
-        })
-    }))
 }
 
 pub async fn set_attended_role(

@@ -17,6 +17,20 @@ pub async fn seats_taken(conn: &mut PgConnection, event: Uuid) -> Result<i64, sq
     .await
 }
 
+/// Seated tickets as (tier members', everyone else's). A ticket carries the event's
+/// tier name exactly when its holder had the tier when they asked.
+pub async fn seated(conn: &mut PgConnection, event: Uuid) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "select count(*) filter (where tier_name is not null),
+                count(*) filter (where tier_name is null)
+           from event_tickets
+          where event_id = $1 and status in ('confirmed', 'checked_in')",
+    )
+    .bind(event)
+    .fetch_one(conn)
+    .await
+}
+
 pub async fn ticket_of(
     conn: &mut PgConnection,
     event: Uuid,
@@ -83,6 +97,23 @@ pub async fn set_ticket_status(
     .bind(requested_again)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// A member asks again (after cancelling): a fresh place in line, with the tier they
+/// hold now.
+pub async fn request_again(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: TicketStatus,
+    tier_name: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    set_ticket_status(conn, id, status, true).await?;
+    sqlx::query("update event_tickets set tier_name = $2 where id = $1")
+        .bind(id)
+        .bind(tier_name)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

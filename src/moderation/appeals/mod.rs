@@ -131,6 +131,7 @@ pub async fn file(pool: &PgPool, a: NewAppeal) -> Result<(i32, String), Error> {
                 case.reason
             ),
             buttons,
+            on_posted: None,
         };
         let key = format!("appeal:{id}:posted");
         outbox::enqueue(&mut tx, NewJob::new(Some(community.id), key, job)).await?;

@@ -114,6 +114,7 @@ pub async fn file(pool: &PgPool, r: NewReport) -> Result<Filed, Error> {
                 button(RESOLVE, &report, "Resolve"),
                 button(DISMISS, &report, "Dismiss"),
             ],
+            on_posted: None,
         };
         let key = format!("report:{}:posted", report.id);
         outbox::enqueue(&mut tx, NewJob::new(Some(community.id), key, job)).await?;
