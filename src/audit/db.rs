@@ -109,7 +109,10 @@ pub async fn unsealed(
 }
 
 /// Writes the seals of a batch (`ids[i]` gets `seqs[i]`, `hashes[i]`) and moves the
-/// head to the last; the count of entries sealed.
+/// head to the last; the count of entries sealed. `ids` are ascending (the order
+/// [`unsealed`] read them in): bounding the ids to the batch's range lets the planner
+/// reach exactly the batch's rows, however large the table or the backlog, where a
+/// bare join on `unnest` was planned as a scan of every row of the community.
 pub async fn seal(
     conn: &mut PgConnection,
     community_id: Uuid,
@@ -120,12 +123,15 @@ pub async fn seal(
     let sealed = sqlx::query(
         "update audit_log e set seq = s.seq, hash = s.hash
            from unnest($2::uuid[], $3::int8[], $4::bytea[]) as s (id, seq, hash)
-          where e.community_id = $1 and e.id = s.id and e.seq is null",
+          where e.community_id = $1 and e.seq is null and e.id = s.id
+            and e.id between $5 and $6",
     )
     .bind(community_id)
     .bind(ids)
     .bind(seqs)
     .bind(hashes)
+    .bind(ids.first())
+    .bind(ids.last())
     .execute(&mut *conn)
     .await?
     .rows_affected();
