@@ -13,10 +13,20 @@ use super::normalize;
 /// Whole-word phrases of one view, by their text in that view.
 #[derive(Debug, Default)]
 pub struct WordPhrases {
-    ids: FxHashMap<Box<str>, usize>,
+    /// Phrases, and the first words of phrases of several words, so a word that starts
+    /// no phrase costs one lookup.
+    entries: FxHashMap<Box<str>, Entry>,
     /// The distinct word counts of the phrases, ascending.
     word_counts: Vec<usize>,
     longest: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Entry {
+    /// The pattern this text spells, if it is one.
+    id: Option<usize>,
+    /// Whether a phrase of several words starts with this word.
+    starts_longer: bool,
 }
 
 impl WordPhrases {
@@ -28,24 +38,31 @@ impl WordPhrases {
 
     /// Adds `text` (which [`Self::accepts_text`]) as pattern `id`.
     pub fn insert(&mut self, text: &str, id: usize) {
-        let words = word_spans_of(text);
-        if !self.word_counts.contains(&words) {
-            self.word_counts.push(words);
+        let mut spans = Vec::new();
+        word_spans_into(text, &mut spans);
+        if !self.word_counts.contains(&spans.len()) {
+            self.word_counts.push(spans.len());
             self.word_counts.sort_unstable();
         }
         self.longest = self.longest.max(text.len());
-        self.ids.insert(text.into(), id);
+        self.entries.entry(text.into()).or_default().id = Some(id);
+        if let [(_, first_end), _, ..] = spans[..] {
+            self.entries
+                .entry(text[..first_end].into())
+                .or_default()
+                .starts_longer = true;
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.entries.is_empty()
     }
 
     /// Approximate heap size, for the rule set's memory figure.
     pub fn heap_bytes(&self) -> usize {
-        self.ids
+        self.entries
             .keys()
-            .map(|k| k.len() + std::mem::size_of::<(Box<str>, usize)>() + 1)
+            .map(|k| k.len() + std::mem::size_of::<(Box<str>, Entry)>() + 1)
             .sum()
     }
 
@@ -58,15 +75,24 @@ impl WordPhrases {
         mut found: impl FnMut(usize, usize, usize),
     ) {
         word_spans_into(text, spans);
-        for (i, &(start, _)) in spans.iter().enumerate() {
-            for &n in &self.word_counts {
+        for (i, &(start, first_end)) in spans.iter().enumerate() {
+            let Some(first) = self.entries.get(&text[start..first_end]) else {
+                continue;
+            };
+            if let Some(id) = first.id {
+                found(id, start, first_end);
+            }
+            if !first.starts_longer {
+                continue;
+            }
+            for &n in self.word_counts.iter().filter(|&&n| n > 1) {
                 let Some(&(_, end)) = spans.get(i + n - 1) else {
                     break;
                 };
                 if end - start > self.longest {
                     break;
                 }
-                if let Some(&id) = self.ids.get(&text[start..end]) {
+                if let Some(id) = self.entries.get(&text[start..end]).and_then(|e| e.id) {
                     found(id, start, end);
                 }
             }
@@ -91,12 +117,6 @@ fn word_spans_into(text: &str, out: &mut Vec<(usize, usize)>) {
     if let Some(s) = start {
         out.push((s, text.len()));
     }
-}
-
-fn word_spans_of(text: &str) -> usize {
-    let mut spans = Vec::new();
-    word_spans_into(text, &mut spans);
-    spans.len()
 }
 
 #[cfg(test)]
@@ -131,6 +151,11 @@ mod tests {
         // The separator must be the phrase's own, as an automaton would demand.
         assert!(found(&["free money"], "free  money").is_empty());
         assert_eq!(found(&["naïve"], "so naïve!"), vec![(0, 3, 9)]);
+        // A first word that is no phrase itself still leads to its longer phrases.
+        assert_eq!(
+            found(&["free nitro now", "nitro"], "get free nitro now"),
+            vec![(0, 4, 18), (1, 9, 14)]
+        );
     }
 
     #[test]
