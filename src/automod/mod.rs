@@ -108,7 +108,16 @@ fn compile_stored(stored: Vec<StoredRule>) -> RuleSet {
 /// (Re)loads a guild's rules into the registry; returns how many are enabled.
 #[tracing::instrument(skip_all, fields(guild.id = %guild))]
 pub async fn load(pool: &PgPool, registry: &Registry, guild: GuildId) -> Result<usize, Error> {
-    let (community, mut tx) = community::begin(pool, guild).await?;
+    let (community, mut tx) = match community::begin(pool, guild).await {
+        Ok(found) => found,
+        // A guild with no community yet has no rules; remembering that keeps its
+        // messages off the database until provisioning loads it for real.
+        Err(community::Error::NotProvisioned) => {
+            registry.install(guild, Uuid::nil(), RuleSet::default());
+            return Ok(0);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let stored = db::rules(&mut tx, community.id).await?;
     tx.commit().await?;
     let set = compile_stored(stored);
@@ -118,7 +127,7 @@ pub async fn load(pool: &PgPool, registry: &Registry, guild: GuildId) -> Result<
 }
 
 /// Judges a posted message. No database round trip unless a rule fires (or the guild's
-/// rules were never loaded).
+/// rules were never loaded, once).
 pub async fn on_message(
     pool: &PgPool,
     registry: &Registry,
