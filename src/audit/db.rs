@@ -100,6 +100,17 @@ pub async fn unsealed(
         entry_select!(),
         "where e.community_id = $1 and e.seq is null order by e.id limit $2"
     );
+    first_entries(conn, sql, community_id, limit).await
+}
+
+/// The first `limit` entries of `community_id` that `sql` (an `entry_select!` query
+/// taking the community and the limit) returns.
+async fn first_entries(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    community_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
     let rows = sqlx::query(sql)
         .bind(community_id)
         .bind(limit)
@@ -252,12 +263,7 @@ pub async fn recent(
         entry_select!(),
         "where e.community_id = $1 order by e.seq desc nulls first, e.id desc limit $2"
     );
-    let rows = sqlx::query(sql)
-        .bind(community_id)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(entry_from_row).collect()
+    first_entries(conn, sql, community_id, limit).await
 }
 
 fn entry_from_row(row: &PgRow) -> Result<Entry, sqlx::Error> {

@@ -658,16 +658,7 @@ async fn a_tier_event_seats_only_tier_members_and_old_tickets_expire() {
     let world = World::new().await;
     let daemon = world.start_daemon().await;
     world.wait_for_commands().await;
-    let gold_role = world.discord.add_role(world.guild.id, "Gold", 0, 3);
-    sqlx::query(
-        "insert into tiers (id, community_id, name, discord_role_id, stripe_price_id, unit_amount,
-                            currency, billing_interval)
-         select gen_random_uuid(), id, 'Gold', $1, 'price_gold', 500, 'eur', 'month' from communities",
-    )
-    .bind(gold_role as i64)
-    .execute(&world.pool)
-    .await
-    .expect("a tier");
+    let gold_role = gold_tier(&world).await;
     let start = Utc::now() + Days::hours(2);
     let fmt = "%Y-%m-%d %H:%M";
     let said = run(
