@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use serenity::all::{ChannelId, Mentionable, Role, User};
+use serenity::all::{ChannelId, CreateAttachment, Mentionable, Role, User};
 
 use crate::events::{self, EventChange, EventFields, NewEvent, Rsvp, RsvpOutcome, short_id, when};
 
@@ -432,16 +432,24 @@ async fn stats(
         o.cancelled,
         o.revoked
     );
-    if !o.arrivals.is_empty() {
-        text.push_str("\nArrivals per quarter hour:\n```\n");
-        let most = o.arrivals.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
-        for (at, n) in &o.arrivals {
-            let bar = "#".repeat((n * 30).div_ceil(most));
-            let _ = writeln!(text, "{} {bar} {n}", at.format("%H:%M UTC"));
-        }
-        text.push_str("```");
+    if o.arrivals.is_empty() {
+        return reply(ctx, text).await;
     }
-    reply(ctx, text).await
+    text.push_str("\nArrivals per quarter hour (UTC):\n```\n");
+    for (at, n) in &o.arrivals {
+        let _ = writeln!(text, "{} {n}", at.format("%H:%M"));
+    }
+    text.push_str("```");
+    let chart = events::chart::arrivals_png(&o.arrivals)
+        .map_err(|e| CommandError::Internal(anyhow::anyhow!("drawing the arrivals chart: {e}")))?;
+    ctx.send(
+        poise::CreateReply::default()
+            .content(text)
+            .attachment(CreateAttachment::bytes(chart, "arrivals.png"))
+            .ephemeral(true),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The role attendees get when they are admitted at the door (organisers)

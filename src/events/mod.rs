@@ -6,6 +6,7 @@
 //! with its audit entry and its effects as outbox jobs; reminders and cancellation
 //! notices are scheduled jobs, so they survive restarts.
 
+pub mod chart;
 pub mod checkin;
 pub mod db;
 mod limiter;

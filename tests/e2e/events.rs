@@ -753,6 +753,25 @@ async fn an_admitted_attendee_gets_the_attended_role_and_a_refused_one_does_not(
         .discord
         .requests_matching("PUT", &format!("/roles/{attended}"));
     assert_eq!(grants.len(), 1, "one grant for one admission");
+
+    // `/event stats` counts the arrival and draws it.
+    let stats = run(
+        &world,
+        g.owner_id,
+        Command::new("event").sub("stats").string("event", &code),
+    )
+    .await;
+    assert!(stats.contains("checked in: 1"), "{stats}");
+    let chart = world
+        .discord
+        .requests()
+        .into_iter()
+        .flat_map(|r| r.files)
+        .find(|f| f.filename == "arrivals.png")
+        .expect("the stats reply carries the chart");
+    let decoder = png::Decoder::new(std::io::Cursor::new(&chart.data));
+    let info = decoder.read_info().expect("a PNG").info().clone();
+    assert!(info.width > 0 && info.height > 0);
     daemon.stop().await.expect("stops");
 }
 
