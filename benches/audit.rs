@@ -51,9 +51,9 @@ async fn main() {
     let mut communities = Vec::new();
     let mut in_tx_communities = Vec::new();
     for _ in 0..WORKERS {
-        communities.push(db.community().await);
+        communities.push(db.community().await.0);
         // The previous design's entries are never sealed by the sealer: own chains.
-        in_tx_communities.push(db.community().await);
+        in_tx_communities.push(db.community().await.0);
     }
     let stop = CancellationToken::new();
     let sealer = tokio::spawn(audit::seal::run(pool.clone(), stop.clone()));
@@ -84,7 +84,7 @@ async fn main() {
     compare(&pool, &one, &one_in_tx, "8 connections, 1 community ").await;
     stop.cancel();
     sealer.await.expect("sealer");
-    verification(&pool, db.community().await).await;
+    verification(&pool, db.community().await.0).await;
     db.drop().await;
 }
 

@@ -69,7 +69,7 @@ async fn main() {
     let connections = env_or("BENCH_CONNECTIONS", 10) as u32;
     let db = BenchDb::create(connections).await;
     let started = Instant::now();
-    let guild = guild_of(&db).await;
+    let (_, guild) = db.community().await;
     let code = make_event(&db.app, guild, tickets).await;
     let tokens = rsvp_all(&db, guild, &code, tickets).await;
     let staff_key = new_key(&db.app, guild, &code).await;
@@ -169,16 +169,6 @@ fn print_phase(what: &str, r: &Report, label: &str, goal: &str) {
         r.latency_line(),
         if goal.is_empty() { "" } else { "  ← " },
     );
-}
-
-async fn guild_of(db: &BenchDb) -> GuildId {
-    let community = db.community().await;
-    let guild: i64 = sqlx::query_scalar("select discord_guild_id from communities where id = $1")
-        .bind(community)
-        .fetch_one(&db.owner)
-        .await
-        .expect("guild");
-    GuildId::new(guild as u64)
 }
 
 /// An event starting in an hour with a seat for every ticket; its code.

@@ -36,7 +36,7 @@ const WORKERS: usize = 8;
 async fn main() {
     let db = BenchDb::create(10).await;
     let pool = db.app.clone();
-    let community = db.community().await;
+    let (community, _) = db.community().await;
     let discord = FakeDiscord::start().await;
     let guild = discord.add_guild("Bench");
     let channel = ChannelId::new(guild.general_channel);

@@ -15,7 +15,7 @@ use guildops::membership::{self, Interval, Tier, event, stripe::Stripe};
 use guildops_harness::stripe::{self as fake, SECRET_KEY, WEBHOOK_SECRET};
 use secrecy::SecretString;
 use serde_json::json;
-use serenity::all::{GuildId, RoleId, UserId};
+use serenity::all::{RoleId, UserId};
 use uuid::Uuid;
 
 mod common;
@@ -157,12 +157,7 @@ fn event_for(community: Uuid, n: u64) -> serde_json::Value {
 }
 
 async fn setup(db: &BenchDb) -> Uuid {
-    let community = db.community().await;
-    let guild: i64 = sqlx::query_scalar("select discord_guild_id from communities where id = $1")
-        .bind(community)
-        .fetch_one(&db.owner)
-        .await
-        .expect("guild");
+    let (community, guild) = db.community().await;
     sqlx::query(
         "insert into community_members (community_id, discord_user_id, joined_at)
          select $1, 20000 + g, now() from generate_series(0, $2 - 1) as g",
@@ -185,7 +180,6 @@ async fn setup(db: &BenchDb) -> Uuid {
         archived_at: None,
         lapse_kicks: false,
     };
-    let guild = GuildId::new(guild as u64);
     membership::save_new_tier(
         &db.app,
         guild,

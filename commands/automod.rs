@@ -12,7 +12,7 @@ use crate::automod::options::{self, Kind, Options};
 use crate::automod::rules::{PhraseMode, RuleSpec};
 use crate::automod::{self, Change, Format, StoredRule};
 
-use super::{CommandError, Context, guild, reply};
+use super::{CommandError, Context, guild, reply, reply_with_file};
 
 /// Automod rules, tests and hits (moderators)
 #[poise::command(
@@ -440,14 +440,12 @@ async fn export(
         text.into_bytes(),
         format!("automod-rules.{}", format.extension()),
     );
-    ctx.send(
-        poise::CreateReply::default()
-            .content("Your automod rules. `/automod import` takes this file back.")
-            .attachment(file)
-            .ephemeral(true),
+    reply_with_file(
+        ctx,
+        "Your automod rules. `/automod import` takes this file back.".into(),
+        file,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Import rules from a JSON or TOML file (checked whole before anything changes)

@@ -10,7 +10,7 @@ use serenity::all::{CreateAttachment, Mentionable, User};
 use crate::automod::rules::{format_duration, parse_duration};
 use crate::moderation::{self, Case, Filter, Kind};
 
-use super::{CommandError, Context, guild, reply};
+use super::{CommandError, Context, guild, reply, reply_with_file};
 
 /// How many cases one reply lists (Discord caps a message at 2,000 characters).
 const SHOWN: i64 = 15;
@@ -233,14 +233,7 @@ async fn export(
     let filter = filter(member, moderator, kind, since, until, Some(true), EXPORTED)?;
     let cases = moderation::search(&ctx.data().pool, guild(ctx)?, &filter).await?;
     let file = CreateAttachment::bytes(moderation::export_json(&cases).into_bytes(), "cases.json");
-    ctx.send(
-        poise::CreateReply::default()
-            .content(format!("{} case(s).", cases.len()))
-            .attachment(file)
-            .ephemeral(true),
-    )
-    .await?;
-    Ok(())
+    reply_with_file(ctx, format!("{} case(s).", cases.len()), file).await
 }
 
 /// A member's moderation history (moderators)

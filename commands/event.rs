@@ -9,7 +9,7 @@ use serenity::all::{ChannelId, CreateAttachment, Mentionable, Role, User};
 
 use crate::events::{self, EventChange, EventFields, NewEvent, Rsvp, RsvpOutcome, short_id, when};
 
-use super::{CommandError, Context, guild, reply};
+use super::{CommandError, Context, guild, reply, reply_with_file};
 
 impl From<events::Error> for CommandError {
     fn from(e: events::Error) -> Self {
@@ -442,14 +442,7 @@ async fn stats(
     text.push_str("```");
     let chart = events::chart::arrivals_png(&o.arrivals)
         .map_err(|e| CommandError::Internal(anyhow::anyhow!("drawing the arrivals chart: {e}")))?;
-    ctx.send(
-        poise::CreateReply::default()
-            .content(text)
-            .attachment(CreateAttachment::bytes(chart, "arrivals.png"))
-            .ephemeral(true),
-    )
-    .await?;
-    Ok(())
+    reply_with_file(ctx, text, CreateAttachment::bytes(chart, "arrivals.png")).await
 }
 
 /// The role attendees get when they are admitted at the door (organisers)

@@ -39,6 +39,22 @@ pub(crate) async fn reply(ctx: Context<'_>, text: String) -> Result<(), CommandE
     Ok(())
 }
 
+/// [`reply`] with a file attached.
+pub(crate) async fn reply_with_file(
+    ctx: Context<'_>,
+    text: String,
+    file: serenity::all::CreateAttachment,
+) -> Result<(), CommandError> {
+    ctx.send(
+        poise::CreateReply::default()
+            .content(text)
+            .attachment(file)
+            .ephemeral(true),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Every command the bot registers.
 pub fn all() -> Vec<Command> {
     vec![

@@ -2,6 +2,7 @@
 //! reaches it (as the tenant role), seeded through an owner connection, and dropped
 //! at the end so runs leave nothing behind.
 
+use serenity::all::GuildId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -50,17 +51,17 @@ impl BenchDb {
         BenchDb { owner, app, name }
     }
 
-    /// A community with its settings row, as provisioning leaves it.
-    pub async fn community(&self) -> Uuid {
+    /// A community with its settings row, as provisioning leaves it, and its guild.
+    pub async fn community(&self) -> (Uuid, GuildId) {
         let id = Uuid::now_v7();
-        let guild = (id.as_u128() as u64 >> 2) as i64;
+        let guild = GuildId::new(id.as_u128() as u64 >> 2);
         sqlx::query(
             "insert into communities (id, slug, name, discord_guild_id, owner_discord_id)
              values ($1, $2, 'Bench', $3, 1)",
         )
         .bind(id)
         .bind(format!("bench-{}", id.simple()))
-        .bind(guild)
+        .bind(guild.get() as i64)
         .execute(&self.owner)
         .await
         .expect("community");
@@ -69,7 +70,7 @@ impl BenchDb {
             .execute(&self.owner)
             .await
             .expect("settings");
-        id
+        (id, guild)
     }
 
     pub async fn drop(self) {

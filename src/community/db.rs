@@ -353,3 +353,13 @@ pub async fn save_settings(
     .await?;
     Ok(())
 }
+
+/// The guild of a community (work that knows only the community: scheduled jobs,
+/// webhooks once scoped).
+pub async fn guild_of(conn: &mut PgConnection, community: Uuid) -> Result<GuildId, sqlx::Error> {
+    let id: i64 = sqlx::query_scalar("select discord_guild_id from communities where id = $1")
+        .bind(community)
+        .fetch_one(conn)
+        .await?;
+    Ok(GuildId::new(id as u64))
+}

@@ -5,6 +5,8 @@
 mod db;
 pub mod welcome;
 
+pub use db::guild_of;
+
 use chrono::{DateTime, Utc};
 use serenity::all::{ChannelId, GuildId, RoleId, UserId};
 use sqlx::{PgPool, Postgres, Transaction};

@@ -28,7 +28,7 @@ pub async fn recheck(
         .map(UserId::new)
         .ok_or_else(|| Error::Invalid("recheck job without a user_id".into()))?;
     let mut tx = tenant::begin(pool, community).await?;
-    let guild = db::guild_of(&mut tx, community).await?;
+    let guild = crate::community::guild_of(&mut tx, community).await?;
     let cause = Cause {
         key: format!("recheck:{}", Utc::now().timestamp_millis()),
         actor: SCHEDULER_ACTOR,
@@ -48,7 +48,7 @@ pub async fn reconcile(
 ) -> Result<usize, Error> {
     let now = Utc::now();
     let mut tx = tenant::begin(pool, community).await?;
-    let guild = db::guild_of(&mut tx, community).await?;
+    let guild = crate::community::guild_of(&mut tx, community).await?;
     let cause = Cause {
         key: format!("reconcile:{}", now.timestamp_millis()),
         actor: SCHEDULER_ACTOR,

@@ -414,18 +414,6 @@ pub async fn edits(
         .collect()
 }
 
-/// The guild of a community (a scheduled job knows only the community).
-pub async fn guild_of(
-    conn: &mut PgConnection,
-    community: Uuid,
-) -> Result<serenity::all::GuildId, sqlx::Error> {
-    let id: i64 = sqlx::query_scalar("select discord_guild_id from communities where id = $1")
-        .bind(community)
-        .fetch_one(conn)
-        .await?;
-    Ok(serenity::all::GuildId::new(id as u64))
-}
-
 // ----- warning policy -------------------------------------------------------------------
 
 /// The expiry in days and the ban-appeal rule, when the community set them.

@@ -329,7 +329,7 @@ pub async fn expire(
         .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
     db::set_status(&mut tx, community_id, case.id, next).await?;
     let settings = community::settings_in(&mut tx, community_id).await?;
-    let guild = community_guild(&mut tx, community_id).await?;
+    let guild = community::guild_of(&mut tx, community_id).await?;
     let expired = Case {
         status: next,
         ..case
@@ -381,7 +381,7 @@ pub async fn renew_timeout(
     if case.status != Status::Active || case.kind != Kind::Timeout {
         return Ok(());
     }
-    let guild = community_guild(&mut tx, community_id).await?;
+    let guild = community::guild_of(&mut tx, community_id).await?;
     effects::apply_timeout(&mut tx, community_id, guild, &case, Utc::now(), "renewed").await?;
     tx.commit().await?;
     Ok(())
@@ -406,13 +406,6 @@ pub async fn member_joined(pool: &PgPool, guild: GuildId, user: UserId) -> Resul
 
 fn case_id(data: &serde_json::Value) -> Option<Uuid> {
     data["case_id"].as_str().and_then(|s| s.parse().ok())
-}
-
-async fn community_guild(
-    conn: &mut PgConnection,
-    community_id: Uuid,
-) -> Result<GuildId, sqlx::Error> {
-    db::guild_of(conn, community_id).await
 }
 
 /// Cases matching `filter` (hidden ones only when asked), newest first.

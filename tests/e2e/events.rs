@@ -269,15 +269,7 @@ async fn rsvps_fill_seats_then_the_waitlist_and_a_freed_seat_promotes_the_next()
     assert_eq!(ticket_status(&world, ann).await, "cancelled");
 
     // More seats promote Cem too; cancelling the event tells both.
-    let said = run(
-        &world,
-        world.guild.owner_id,
-        Command::new("event")
-            .sub("edit")
-            .string("event", &code)
-            .integer("capacity", 2),
-    )
-    .await;
+    let said = edit(&world, &code, |c| c.integer("capacity", 2)).await;
     assert!(said.starts_with("Saved"), "{said}");
     wait_for_dm(&world, cem, "off the waitlist").await;
     let said = run(
@@ -375,15 +367,7 @@ async fn reminders_go_out_when_due_and_not_after_the_start_moved() {
     let later = (Utc::now() + Days::days(5))
         .format("%Y-%m-%d %H:%M")
         .to_string();
-    let said = run(
-        &world,
-        world.guild.owner_id,
-        Command::new("event")
-            .sub("edit")
-            .string("event", &code)
-            .string("start", &later),
-    )
-    .await;
+    let said = edit(&world, &code, |c| c.string("start", &later)).await;
     assert!(said.starts_with("Saved"), "{said}");
     let old = sqlx::query_scalar::<_, i64>(
         "update jobs set run_at = now() where payload->>'name' = 'events.remind' and status = 'pending'
@@ -775,6 +759,12 @@ async fn an_admitted_attendee_gets_the_attended_role_and_a_refused_one_does_not(
     daemon.stop().await.expect("stops");
 }
 
+/// `/event edit` of `code` by the owner, with `change`'s options; the reply.
+async fn edit(world: &World, code: &str, change: impl FnOnce(Command) -> Command) -> String {
+    let command = Command::new("event").sub("edit").string("event", code);
+    run(world, world.guild.owner_id, change(command)).await
+}
+
 /// A Gold tier whose role members hold; its role id.
 async fn gold_tier(world: &World) -> u64 {
     let gold_role = world.discord.add_role(world.guild.id, "Gold", 0, 3);
@@ -883,15 +873,7 @@ async fn held_seats_go_to_tier_members_and_others_wait_until_they_open() {
     assert_eq!(ticket_status(&world, bob).await, "waitlisted");
 
     // The organiser opens the held seats: Bob, first in line, gets it.
-    let said = run(
-        &world,
-        world.guild.owner_id,
-        Command::new("event")
-            .sub("edit")
-            .string("event", &code)
-            .integer("reserved_seats", 0),
-    )
-    .await;
+    let said = edit(&world, &code, |c| c.integer("reserved_seats", 0)).await;
     assert!(said.starts_with("Saved"), "{said}");
     wait_for_dm(&world, bob, "off the waitlist").await;
     assert_eq!(ticket_status(&world, bob).await, "confirmed");
@@ -991,15 +973,7 @@ async fn events_take_named_time_zones_and_refuse_unknown_ones() {
     );
     // An edit reads a new start in the event's own zone: summer time there is UTC+2.
     let code = said.split('`').nth(1).expect("code").to_owned();
-    let said = run(
-        &world,
-        world.guild.owner_id,
-        Command::new("event")
-            .sub("edit")
-            .string("event", &code)
-            .string("start", "2030-07-01 18:00"),
-    )
-    .await;
+    let said = edit(&world, &code, |c| c.string("start", "2030-07-01 18:00")).await;
     assert!(said.starts_with("Saved"), "{said}");
     let starts_at: chrono::DateTime<Utc> = sqlx::query_scalar("select starts_at from events")
         .fetch_one(&world.pool)
@@ -1043,15 +1017,9 @@ async fn the_post_is_edited_when_the_event_changes_and_when_it_is_cancelled() {
     };
     assert!(edits().is_empty(), "nothing changed yet");
 
-    let said = run(
-        &world,
-        world.guild.owner_id,
-        Command::new("event")
-            .sub("edit")
-            .string("event", &code)
-            .string("title", "Board games XL")
-            .integer("capacity", 12),
-    )
+    let said = edit(&world, &code, |c| {
+        c.string("title", "Board games XL").integer("capacity", 12)
+    })
     .await;
     assert!(said.starts_with("Saved"), "{said}");
     world.wait_for(|| async { edits().len() == 1 }).await;

@@ -67,18 +67,6 @@ pub async fn communities_of_customer(
     .await
 }
 
-/// The guild behind the (scoped) community.
-pub async fn guild_of(
-    conn: &mut PgConnection,
-    community: Uuid,
-) -> Result<serenity::all::GuildId, sqlx::Error> {
-    let id: i64 = sqlx::query_scalar("select discord_guild_id from communities where id = $1")
-        .bind(community)
-        .fetch_one(conn)
-        .await?;
-    Ok(serenity::all::GuildId::new(unsf(id)))
-}
-
 pub struct EventRow<'a> {
     pub id: &'a str,
     pub community_id: Option<Uuid>,
