@@ -65,6 +65,16 @@ pub async fn begin(
     Ok(tx)
 }
 
+/// Begins a transaction on a connection the caller holds, scoped like [`begin`].
+pub async fn begin_on(
+    conn: &mut PgConnection,
+    community: Uuid,
+) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    scope(&mut tx, community).await?;
+    Ok(tx)
+}
+
 /// Narrows the current transaction to `community` until it ends, dropping any
 /// cross-community purpose it had (provisioning first finds or makes the community's
 /// row, then writes its owned rows as that community only).

@@ -1,12 +1,13 @@
 //! The door: a scan (ticket token + staff key + device) becomes exactly one of
 //! admitted, duplicate, expired, revoked, wrong_event or invalid, and is recorded.
-//! The staff key finds the community (the narrow `checkin` purpose), then the same
-//! transaction is scoped to it. One conditional `UPDATE … WHERE status = 'confirmed'`
+//! The staff key finds the community (the narrow `checkin` purpose), and the lookup
+//! that follows is scoped to it. One conditional `UPDATE … WHERE status = 'confirmed'`
 //! admits, so of any number of concurrent scans of a ticket exactly one is admitted.
-//! A live scan is one transaction of few statements (the door's throughput is its
-//! number of round trips; `benches/checkin.rs`): the ticket lookup decides every
-//! refusal, which is then recorded by one insert, and an admission is one statement
-//! that moves the ticket and records the scan, then the role job and the audit entry.
+//! The door's throughput is its number of round trips (`benches/checkin.rs`): one
+//! lookup (`db::door_lookup`: key, scope and ticket) decides every refusal, which is
+//! then recorded by one statement in its own commit; an admission is a transaction of
+//! one statement that moves the ticket and records the scan, then the role job and
+//! the audit entry.
 //! Offline batches carry their own scan ids (a replay records nothing twice) and
 //! times (the earliest scan of a ticket is the admission). Tokens, keys and IPs are
 //! only ever handled as digests here and never logged.
@@ -23,7 +24,7 @@ use super::db::{self, DoorTicket, NewScan, Ticket};
 pub use super::limiter::{INVALID_PER_MINUTE, Limiter};
 use super::ticket::{self, TicketStatus};
 use crate::audit::{self, Actor, NewEntry};
-use crate::db::tenant::{self, CrossCommunity};
+use crate::db::tenant;
 
 /// A ticket still admits this long after its event's end (late arrivals, overruns).
 pub const EXPIRY_MARGIN_HOURS: i64 = 6;
@@ -132,8 +133,10 @@ impl Limits {
     }
 }
 
-/// A live scan at the door: one transaction finds the staff key's event, scopes to its
-/// community and decides the scan. (A scan with its own scan id is a batch of one.)
+/// A live scan at the door. One round trip finds the staff key's event, scopes to its
+/// community and looks the ticket up; a refusal is then recorded by one statement in
+/// its own durable commit, and only an admission opens a transaction. (A scan with its
+/// own scan id is a batch of one.)
 #[tracing::instrument(skip_all, fields(device.id = %door.device_id))]
 pub async fn checkin(
     pool: &PgPool,
@@ -152,20 +155,19 @@ pub async fn checkin(
     if limiter.blocked(&limits.all()) {
         return Err(CheckinError::RateLimited);
     }
-    let mut tx = tenant::begin_cross_community(pool, CrossCommunity::Checkin).await?;
-    let Some((community, event)) = db::staff_key(&mut tx, &limits.key).await? else {
+    let token = token_digest(&scan.token);
+    let mut conn = pool.acquire().await?;
+    let Some(found) = db::door_lookup(&mut conn, &limits.key, token.as_deref()).await? else {
         limiter.note_invalid(&limits.address());
         return Err(CheckinError::UnknownStaffKey);
     };
-    tenant::scope(&mut tx, community).await?;
     let ctx = ScanContext {
-        community,
-        event,
+        community: found.community,
+        event: found.event,
         door,
         ip_hash: limits.ip.as_deref(),
     };
-    let outcome = live(&mut tx, &ctx, &scan.token).await?;
-    tx.commit().await?;
+    let outcome = live(&mut conn, &ctx, found.ticket.as_ref()).await?;
     if outcome == Outcome::Invalid {
         limiter.note_invalid(&limits.all());
     }
@@ -203,10 +205,11 @@ pub async fn checkin_batch(
     if limiter.blocked(&limits.all()) {
         return Err(CheckinError::RateLimited);
     }
-    let mut tx = tenant::begin_cross_community(pool, CrossCommunity::Checkin).await?;
-    let found = db::staff_key(&mut tx, &limits.key).await?;
-    tx.commit().await?;
-    let Some((community, event)) = found else {
+    let found = db::door_lookup(&mut *pool.acquire().await?, &limits.key, None).await?;
+    let Some(db::DoorLookup {
+        community, event, ..
+    }) = found
+    else {
         limiter.note_invalid(&limits.address());
         return Err(CheckinError::UnknownStaffKey);
     };
@@ -290,29 +293,39 @@ fn judge(event: Uuid, found: Option<&DoorTicket>, scanned_at: DateTime<Utc>) -> 
     }
 }
 
-async fn find(conn: &mut PgConnection, token: &str) -> Result<Option<DoorTicket>, sqlx::Error> {
-    if token.len() > 200 {
-        return Ok(None);
-    }
-    db::ticket_by_token(conn, &ticket::digest(token)).await
+/// The digest a token is looked up by; none for a token too long to be one of ours.
+fn token_digest(token: &str) -> Option<Vec<u8>> {
+    (token.len() <= 200).then(|| ticket::digest(token))
 }
 
-/// A live scan, inside the caller's scoped transaction.
+async fn find(conn: &mut PgConnection, token: &str) -> Result<Option<DoorTicket>, sqlx::Error> {
+    match token_digest(token) {
+        Some(digest) => db::ticket_by_token(conn, &digest).await,
+        None => Ok(None),
+    }
+}
+
+/// A live scan of the ticket `found` (if any) as looked up: a refusal is one
+/// statement on `conn` outside any transaction; an admission is a transaction on it.
 async fn live(
     conn: &mut PgConnection,
     ctx: &ScanContext<'_>,
-    token: &str,
+    found: Option<&DoorTicket>,
 ) -> Result<Outcome, sqlx::Error> {
     let scanned_at = Utc::now();
-    let found = find(conn, token).await?;
-    let mut new = ctx.scan(found.as_ref(), None, scanned_at);
-    let outcome = match judge(ctx.event, found.as_ref(), scanned_at) {
-        Verdict::Admit(f) => return admit_live(conn, ctx, f, &new).await,
+    let mut new = ctx.scan(found, None, scanned_at);
+    let outcome = match judge(ctx.event, found, scanned_at) {
+        Verdict::Admit(f) => {
+            let mut tx = tenant::begin_on(conn, ctx.community).await?;
+            let outcome = admit_live(&mut tx, ctx, f, &new).await?;
+            tx.commit().await?;
+            return Ok(outcome);
+        }
         Verdict::AlreadyIn(_, at) => Outcome::Duplicate { first_scan_at: at },
         Verdict::Refuse(outcome) => outcome,
     };
     new.result = outcome.as_str();
-    db::insert_scan(conn, ctx.community, &new).await?;
+    db::record_refusal(conn, ctx.community, &new).await?;
     Ok(outcome)
 }
 

@@ -1,8 +1,9 @@
-//! SQL for the door: staff keys (found by digest under the `checkin` purpose), scans,
-//! and the one conditional admission.
+//! SQL for the door: staff keys, the live scan's one lookup (key, scope and ticket),
+//! scans, and the one conditional admission.
 
 use chrono::{DateTime, Utc};
 use serenity::all::{GuildId, RoleId, UserId};
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
@@ -40,22 +41,6 @@ pub async fn revoke_staff_keys(conn: &mut PgConnection, event: Uuid) -> Result<u
     Ok(done.rows_affected())
 }
 
-/// A live staff key's community and event, under the `checkin` purpose.
-pub async fn staff_key(
-    conn: &mut PgConnection,
-    hash: &[u8],
-) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
-    let row = sqlx::query(
-        "select community_id, event_id from event_staff_keys
-          where key_hash = $1 and revoked_at is null",
-    )
-    .bind(hash)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| Ok((r.try_get("community_id")?, r.try_get("event_id")?)))
-        .transpose()
-}
-
 /// A ticket as the door sees it: with its event's end and status, and the role an
 /// admission gives (`/event attended-role`), all from one lookup.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +49,53 @@ pub struct DoorTicket {
     pub ends_at: DateTime<Utc>,
     pub event_status: String,
     pub attended_role: Option<(GuildId, RoleId)>,
+}
+
+/// What a live staff key opens: its community and event, and the scanned ticket when
+/// its token is known in that community.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoorLookup {
+    pub community: Uuid,
+    pub event: Uuid,
+    pub ticket: Option<DoorTicket>,
+}
+
+/// The staff key's community and event and the token's ticket, in one round trip:
+/// `door_lookup` (migration `20261202012000`) reads the key under the `checkin`
+/// purpose, scopes to its community and looks the ticket up there. `None` for an
+/// unknown or revoked key; pass no token digest to find only the key. Outside a
+/// transaction the scope ends with the statement; inside one it lasts to its end.
+pub async fn door_lookup(
+    conn: &mut PgConnection,
+    key_digest: &[u8],
+    token_digest: Option<&[u8]>,
+) -> Result<Option<DoorLookup>, sqlx::Error> {
+    let row = sqlx::query("select * from door_lookup($1, $2)")
+        .bind(key_digest)
+        .bind(token_digest)
+        .fetch_optional(conn)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let ticket = match r.try_get::<Option<Uuid>, _>("id")? {
+        Some(_) => Some(door_ticket_from_row(&r)?),
+        None => None,
+    };
+    Ok(Some(DoorLookup {
+        community: r.try_get("key_community_id")?,
+        event: r.try_get("key_event_id")?,
+        ticket,
+    }))
+}
+
+fn door_ticket_from_row(r: &PgRow) -> Result<DoorTicket, sqlx::Error> {
+    let guild: i64 = r.try_get("discord_guild_id")?;
+    let role: Option<i64> = r.try_get("attended_role_id")?;
+    Ok(DoorTicket {
+        ticket: ticket_from_row(r)?,
+        ends_at: r.try_get("ends_at")?,
+        event_status: r.try_get("event_status")?,
+        attended_role: role.map(|role| (GuildId::new(guild as u64), RoleId::new(role as u64))),
+    })
 }
 
 /// A ticket by its token's digest (in the scoped community).
@@ -84,17 +116,26 @@ pub async fn ticket_by_token(
     .bind(hash)
     .fetch_optional(conn)
     .await?;
-    row.map(|r| {
-        let guild: i64 = r.try_get("discord_guild_id")?;
-        let role: Option<i64> = r.try_get("attended_role_id")?;
-        Ok(DoorTicket {
-            ticket: ticket_from_row(&r)?,
-            ends_at: r.try_get("ends_at")?,
-            event_status: r.try_get("event_status")?,
-            attended_role: role.map(|role| (GuildId::new(guild as u64), RoleId::new(role as u64))),
-        })
-    })
-    .transpose()
+    row.as_ref().map(door_ticket_from_row).transpose()
+}
+
+/// Records a live refusal as one statement (`door_record_scan` scopes to the
+/// community), its own durable commit when `conn` is outside a transaction.
+pub async fn record_refusal(
+    conn: &mut PgConnection,
+    community: Uuid,
+    s: &NewScan<'_>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select door_record_scan($1, $2, $3, $4, $5, $6, $7)")
+        .bind(community)
+        .bind(s.event)
+        .bind(s.ticket)
+        .bind(s.result)
+        .bind(s.device_id)
+        .bind(s.ip_hash)
+        .bind(s.scanned_at)
+        .fetch_one(conn)
+        .await
 }
 
 /// One scan. `None` when a scan with this `scan_id` was already recorded.

@@ -1,0 +1,74 @@
+-- A live scan at the door in two round trips (docs/events.md, "The door"): one that
+-- finds the staff key's community and event, scopes to that community and looks the
+-- ticket up; and, for a refusal, one that records the scan in its own durable commit.
+-- Each function sets the transaction-local scope itself, exactly as `tenant::scope`
+-- does, so row-level security applies to everything it reads or writes; called
+-- outside a transaction, that scope ends with the statement.
+
+create function door_lookup(key_digest bytea, token_digest bytea)
+returns table (key_community_id uuid, key_event_id uuid, id uuid, event_id uuid,
+               discord_user_id bigint, display_name text, tier_name text, status text,
+               checked_in_at timestamptz, ends_at timestamptz, event_status text,
+               discord_guild_id bigint, attended_role_id bigint)
+language plpgsql volatile
+as $$
+#variable_conflict use_column
+declare
+    key_community uuid;
+    key_event uuid;
+begin
+    -- The `checkin` purpose reads a live staff key by its digest, and nothing else.
+    perform set_config('app.cross_community', 'checkin', true);
+    select s.community_id, s.event_id into key_community, key_event
+      from event_staff_keys s
+     where s.key_hash = key_digest and s.revoked_at is null;
+    perform set_config('app.cross_community', '', true);
+    if key_community is null then
+        return;
+    end if;
+    perform set_config('app.community_id', key_community::text, true);
+    -- One row for a known key, with the ticket's columns null when the token is
+    -- unknown (in this community).
+    return query
+        select key_community, key_event, t.id, t.event_id, t.discord_user_id,
+               t.display_name, t.tier_name, t.status, t.checked_in_at, t.ends_at,
+               t.event_status, t.discord_guild_id, t.attended_role_id
+          from (select 1) as one
+          left join lateral (
+              select k.id, k.event_id, k.discord_user_id, k.display_name, k.tier_name,
+                     k.status, k.checked_in_at, e.ends_at, e.status as event_status,
+                     c.discord_guild_id, es.attended_role_id
+                from event_tickets k
+                join events e on e.id = k.event_id
+                join communities c on c.id = k.community_id
+                left join event_settings es on es.community_id = k.community_id
+               where k.token_hash = token_digest
+          ) as t on true;
+end;
+$$;
+
+create function door_record_scan(community uuid, event uuid, ticket uuid, scan_result text,
+                                 device text, ip_digest bytea, scanned timestamptz)
+returns bigint
+language plpgsql volatile
+as $$
+declare
+    recorded bigint;
+begin
+    perform set_config('app.community_id', community::text, true);
+    perform set_config('app.cross_community', '', true);
+    insert into event_scans (community_id, event_id, ticket_id, result, device_id, ip_hash,
+                             scanned_at)
+    values (community, event, ticket, scan_result, device, ip_digest, scanned)
+    returning event_scans.id into recorded;
+    return recorded;
+end;
+$$;
+
+-- Every door of an event inserts its scans at once. Through these foreign keys each
+-- insert took a KEY SHARE lock on the event's and the community's one row, which
+-- concurrent doors can only share as a multixact, a cost paid on every scan. Neither
+-- row is ever deleted (events are cancelled, communities are kept), so the references
+-- cannot dangle; the ticket's own key stays (a ticket's row is rarely contended).
+alter table event_scans drop constraint event_scans_community_id_fkey;
+alter table event_scans drop constraint event_scans_event_id_fkey;
