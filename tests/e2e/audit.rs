@@ -198,6 +198,9 @@ async fn updates_and_deletes_of_entries_are_refused_by_the_trigger() {
     for sql in [
         "update audit_log set action = 'forged'",
         "update audit_log set action = 'forged' where seq is null",
+        // A seal that also rewrites the entry it seals.
+        "update audit_log set seq = 3, hash = sha256('x'), action = 'forged' where seq is null",
+        "update audit_log set seq = 3, hash = sha256('x'), before = '{}' where seq is null",
         "update audit_log set seq = seq + 10 where seq = 2",
         "update audit_log set hash = sha256('x') where seq = 1",
         "delete from audit_log where seq = 2",
