@@ -15,12 +15,15 @@
 //!    touching the database), so to measure the real invalid path each client moves to
 //!    a fresh staff key and a fresh 127.x.y.z source address before the limit, which
 //!    costs one loopback connect per that many scans, included in the figures;
-//! 4. the same loads (64 and 8 clients) against a trivial endpoint served by a router
+//! 4. rejections, duplicate again with more doors at once (32 clients), for the rate
+//!    the refusal path sustains when its batches fill;
+//! 5. the same loads (64 and 8 clients) against a trivial endpoint served by a router
 //!    in this bench that does one `select 1` on the same pool, for the ratio.
 //!
 //! Needs PostgreSQL at GUILDOPS_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 //! Run: `cargo bench --bench checkin` (BENCH_SECS, BENCH_TICKETS, BENCH_INVALID_KEYS,
-//! BENCH_CONNECTIONS, BENCH_ADMIT_CLIENTS and BENCH_REJECT_CLIENTS adjust it).
+//! BENCH_CONNECTIONS, BENCH_ADMIT_CLIENTS, BENCH_REJECT_CLIENTS and
+//! BENCH_REJECT_WIDE_CLIENTS adjust it).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -64,6 +67,7 @@ async fn main() {
     let secs = Duration::from_secs(env_or("BENCH_SECS", 5));
     let admit_clients = env_or("BENCH_ADMIT_CLIENTS", 64) as usize;
     let reject_clients = env_or("BENCH_REJECT_CLIENTS", 8) as usize;
+    let reject_wide_clients = env_or("BENCH_REJECT_WIDE_CLIENTS", 32) as usize;
     let tickets = env_or("BENCH_TICKETS", 15_000).min(100_000) as usize;
     // The daemon's default pool size (`database.max_connections`).
     let connections = env_or("BENCH_CONNECTIONS", 10) as u32;
@@ -112,6 +116,8 @@ async fn main() {
     }
     let duplicates = duplicates(door.clone(), admitted_n, reject_clients, secs).await;
     let invalid = invalid(door.clone(), per_key, reject_clients, secs).await;
+    let duplicates_wide =
+        crate::duplicates(door.clone(), admitted_n, reject_wide_clients, secs).await;
     let trivial_wide = trivial_load(trivial, admit_clients, secs).await;
     let trivial_narrow = trivial_load(trivial, reject_clients, secs).await;
 
@@ -135,6 +141,12 @@ async fn main() {
         "invalid",
         "goal ≥ 5,000/s, p99 ≤ 10 ms",
     );
+    print_phase(
+        "rejections (duplicate), more doors at once",
+        &duplicates_wide,
+        "duplicate",
+        "the rate with p99 ≤ 10 ms",
+    );
     print_phase("trivial endpoint (one select 1)", &trivial_wide, "ok", "");
     print_phase("trivial endpoint (one select 1)", &trivial_narrow, "ok", "");
     let ratio = |a: &Report, label: &str, t: &Report| 100.0 * a.rate(label) / t.total_rate();
@@ -152,6 +164,15 @@ async fn main() {
     println!(
         "tickets checked in according to the database: {recorded} (answers said {admitted_n})"
     );
+    let scans: i64 = sqlx::query_scalar("select count(*) from event_scans")
+        .fetch_one(&db.owner)
+        .await
+        .expect("count");
+    let answered = [&admitted, &duplicates, &invalid, &duplicates_wide]
+        .iter()
+        .map(|r| r.count("admitted") + r.count("duplicate") + r.count("invalid"))
+        .sum::<u64>();
+    println!("scans recorded according to the database: {scans} (answered {answered})");
 
     stop.cancel();
     let _ = server.await;

@@ -1,9 +1,9 @@
--- A live scan at the door in two round trips (docs/events.md, "The door"): one that
--- finds the staff key's community and event, scopes to that community and looks the
--- ticket up; and, for a refusal, one that records the scan in its own durable commit.
--- Each function sets the transaction-local scope itself, exactly as `tenant::scope`
--- does, so row-level security applies to everything it reads or writes; called
--- outside a transaction, that scope ends with the statement.
+-- A live scan at the door (docs/events.md, "The door"): one round trip finds the
+-- staff key's community and event, scopes to that community and looks the ticket up;
+-- refusals are then recorded in batches, one statement and one durable commit for all
+-- that arrived meanwhile. Each function sets the transaction-local scope itself,
+-- exactly as `tenant::scope` does, so row-level security applies to everything it
+-- reads or writes; called outside a transaction, that scope ends with the statement.
 
 create function door_lookup(key_digest bytea, token_digest bytea)
 returns table (key_community_id uuid, key_event_id uuid, id uuid, event_id uuid,
@@ -47,21 +47,35 @@ begin
 end;
 $$;
 
-create function door_record_scan(community uuid, event uuid, ticket uuid, scan_result text,
-                                 device text, ip_digest bytea, scanned timestamptz)
-returns bigint
+-- The door's refusals (`events::refusals`), as many as arrived while the previous
+-- batch committed, in one statement and so one commit: row i of the arrays is one
+-- scan. Each community's rows are inserted under that community's scope.
+create function door_record_refusals(communities uuid[], events uuid[], tickets uuid[],
+                                     results text[], devices text[], ip_digests bytea[],
+                                     scanned timestamptz[])
+returns integer
 language plpgsql volatile
 as $$
 declare
-    recorded bigint;
+    community uuid;
+    inserted integer;
+    total integer := 0;
 begin
-    perform set_config('app.community_id', community::text, true);
     perform set_config('app.cross_community', '', true);
-    insert into event_scans (community_id, event_id, ticket_id, result, device_id, ip_hash,
-                             scanned_at)
-    values (community, event, ticket, scan_result, device, ip_digest, scanned)
-    returning event_scans.id into recorded;
-    return recorded;
+    for community in select distinct c from unnest(communities) as c loop
+        perform set_config('app.community_id', community::text, true);
+        insert into event_scans (community_id, event_id, ticket_id, result, device_id,
+                                 ip_hash, scanned_at)
+        select s.community_id, s.event_id, s.ticket_id, s.result, s.device_id, s.ip_hash,
+               s.scanned_at
+          from unnest(communities, events, tickets, results, devices, ip_digests, scanned)
+               as s(community_id, event_id, ticket_id, result, device_id, ip_hash,
+                    scanned_at)
+         where s.community_id = community;
+        get diagnostics inserted = row_count;
+        total := total + inserted;
+    end loop;
+    return total;
 end;
 $$;
 

@@ -22,6 +22,8 @@ pub struct App {
     pub automod: Arc<crate::automod::Registry>,
     /// The door's invalid-scan limits and the salt of its address digests.
     pub checkin: Arc<crate::events::checkin::Limiter>,
+    /// The door's refusals, recorded in batches.
+    pub refusals: Arc<crate::events::checkin::RefusalLog>,
 }
 
 /// What `/readyz` and `/about` report.
@@ -57,6 +59,7 @@ impl Default for Status {
 impl App {
     pub fn new(pool: PgPool, config: Config) -> Self {
         Self {
+            refusals: Arc::new(crate::events::checkin::RefusalLog::new(pool.clone())),
             pool,
             config: Arc::new(config),
             status: Arc::new(Status::new()),

@@ -2,6 +2,8 @@
 //! reaches it (as the tenant role), seeded through an owner connection, and dropped
 //! at the end so runs leave nothing behind.
 
+use std::time::Duration;
+
 use serenity::all::GuildId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -43,11 +45,8 @@ impl BenchDb {
             .connect_with(options.clone())
             .await
             .expect("owner pool");
-        let app = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .connect_with(guildops::db::tenant::app_role(options))
-            .await
-            .expect("tenant-role pool");
+        // The daemon's own pool, with its liveness checks.
+        let app = guildops::db::app_pool(options, max_connections, Duration::from_secs(10));
         BenchDb { owner, app, name }
     }
 

@@ -4,10 +4,10 @@
 //! that follows is scoped to it. One conditional `UPDATE … WHERE status = 'confirmed'`
 //! admits, so of any number of concurrent scans of a ticket exactly one is admitted.
 //! The door's throughput is its number of round trips (`benches/checkin.rs`): one
-//! lookup (`db::door_lookup`: key, scope and ticket) decides every refusal, which is
-//! then recorded by one statement in its own commit; an admission is a transaction of
-//! one statement that moves the ticket and records the scan, then the role job and
-//! the audit entry.
+//! lookup (`db::door_lookup`: key, scope and ticket) decides every refusal, which the
+//! refusal log (`refusals`) then records in a batch with those that arrived beside
+//! it; an admission is a transaction of one statement that moves the ticket and
+//! records the scan, then the role job and the audit entry.
 //! Offline batches carry their own scan ids (a replay records nothing twice) and
 //! times (the earliest scan of a ticket is the admission). Tokens, keys and IPs are
 //! only ever handled as digests here and never logged.
@@ -17,11 +17,13 @@ use std::net::IpAddr;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
-use super::db::{self, DoorTicket, NewScan, Ticket};
+use super::db::{self, DoorTicket, NewScan, RefusedScan, Ticket};
 pub use super::limiter::{INVALID_PER_MINUTE, Limiter};
+pub use super::refusals::{NotRecorded, RefusalLog};
 use super::ticket::{self, TicketStatus};
 use crate::audit::{self, Actor, NewEntry};
 use crate::db::tenant;
@@ -65,6 +67,8 @@ pub enum CheckinError {
     BadRequest(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    NotRecorded(#[from] NotRecorded),
 }
 
 /// Who is scanning, from where.
@@ -134,13 +138,14 @@ impl Limits {
 }
 
 /// A live scan at the door. One round trip finds the staff key's event, scopes to its
-/// community and looks the ticket up; a refusal is then recorded by one statement in
-/// its own durable commit, and only an admission opens a transaction. (A scan with its
-/// own scan id is a batch of one.)
+/// community and looks the ticket up; a refusal is then answered once the refusal log
+/// has committed it, and only an admission opens a transaction. (A scan with its own
+/// scan id is a batch of one.)
 #[tracing::instrument(skip_all, fields(device.id = %door.device_id))]
 pub async fn checkin(
     pool: &PgPool,
     limiter: &Limiter,
+    refusals: &RefusalLog,
     door: &Door,
     scan: Scan,
 ) -> Result<Recorded, CheckinError> {
@@ -167,7 +172,7 @@ pub async fn checkin(
         door,
         ip_hash: limits.ip.as_deref(),
     };
-    let outcome = live(&mut conn, &ctx, found.ticket.as_ref()).await?;
+    let outcome = live(conn, refusals, &ctx, found.ticket.as_ref()).await?;
     if outcome == Outcome::Invalid {
         limiter.note_invalid(&limits.all());
     }
@@ -305,18 +310,20 @@ async fn find(conn: &mut PgConnection, token: &str) -> Result<Option<DoorTicket>
     }
 }
 
-/// A live scan of the ticket `found` (if any) as looked up: a refusal is one
-/// statement on `conn` outside any transaction; an admission is a transaction on it.
+/// A live scan of the ticket `found` (if any) as looked up: an admission is a
+/// transaction on `conn`; a refusal gives `conn` back and waits for the refusal log
+/// to commit it.
 async fn live(
-    conn: &mut PgConnection,
+    mut conn: PoolConnection<Postgres>,
+    refusals: &RefusalLog,
     ctx: &ScanContext<'_>,
     found: Option<&DoorTicket>,
-) -> Result<Outcome, sqlx::Error> {
+) -> Result<Outcome, CheckinError> {
     let scanned_at = Utc::now();
-    let mut new = ctx.scan(found, None, scanned_at);
     let outcome = match judge(ctx.event, found, scanned_at) {
         Verdict::Admit(f) => {
-            let mut tx = tenant::begin_on(conn, ctx.community).await?;
+            let new = ctx.scan(found, None, scanned_at);
+            let mut tx = tenant::begin_on(&mut conn, ctx.community).await?;
             let outcome = admit_live(&mut tx, ctx, f, &new).await?;
             tx.commit().await?;
             return Ok(outcome);
@@ -324,8 +331,19 @@ async fn live(
         Verdict::AlreadyIn(_, at) => Outcome::Duplicate { first_scan_at: at },
         Verdict::Refuse(outcome) => outcome,
     };
-    new.result = outcome.as_str();
-    db::record_refusal(conn, ctx.community, &new).await?;
+    // Back to the pool first: the refusal log's writer needs a connection to commit.
+    drop(conn);
+    refusals
+        .record(RefusedScan {
+            community: ctx.community,
+            event: ctx.event,
+            ticket: found.map(|f| f.ticket.id),
+            result: outcome.as_str(),
+            device_id: ctx.door.device_id.clone(),
+            ip_hash: ctx.ip_hash.map(<[u8]>::to_vec),
+            scanned_at,
+        })
+        .await?;
     Ok(outcome)
 }
 

@@ -13,6 +13,7 @@ mod limiter;
 mod manage;
 mod notify;
 pub mod qr;
+pub mod refusals;
 mod rsvp;
 pub mod seats;
 pub mod ticket;

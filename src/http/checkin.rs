@@ -90,7 +90,7 @@ pub async fn scan(State(app): State<App>, ClientIp(ip): ClientIp, body: Bytes) -
         scan_id: None,
         scanned_at: None,
     };
-    match checkin::checkin(&app.pool, &app.checkin, &door, scan).await {
+    match checkin::checkin(&app.pool, &app.checkin, &app.refusals, &door, scan).await {
         Ok(recorded) => {
             metrics::counter!("guildops_checkin_scans_total", "result" => recorded.outcome.as_str())
                 .increment(1);
@@ -130,7 +130,7 @@ fn failed(e: CheckinError) -> Response {
         CheckinError::RateLimited => refuse(StatusCode::TOO_MANY_REQUESTS, &e.to_string()),
         CheckinError::UnknownStaffKey => refuse(StatusCode::UNAUTHORIZED, &e.to_string()),
         CheckinError::BadRequest(m) => refuse(StatusCode::BAD_REQUEST, &m),
-        CheckinError::Database(e) => {
+        CheckinError::Database(_) | CheckinError::NotRecorded(_) => {
             let error_id = Uuid::new_v4().simple().to_string()[..8].to_owned();
             tracing::error!(error.id = %error_id, error = %e, "check-in failed");
             (

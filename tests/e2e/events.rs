@@ -480,6 +480,52 @@ async fn a_decoded_qr_ticket_is_admitted_exactly_once_under_64_concurrent_scans(
 }
 
 #[tokio::test]
+async fn a_refusal_that_cannot_be_recorded_is_not_answered_as_a_refusal() {
+    let world = World::new().await;
+    let daemon = world.start_daemon().await;
+    world.wait_for_commands().await;
+    let code = create(&world, "Workshop", 10, Days::hours(1)).await;
+    let ann = member(&world, "ann");
+    let token = ticket_of(&world, &code, ann).await;
+    let key = staff_key(&world, &code).await;
+    let http = reqwest::Client::new();
+    let addr = daemon.http_addr;
+    assert_eq!(
+        scan(&http, addr, &token, &key).await.1["result"],
+        "admitted"
+    );
+
+    // The scans table refuses new rows, as a full disk or a lost primary would.
+    sqlx::raw_sql("alter table event_scans add constraint refuse_all check (false) not valid")
+        .execute(&world.pool)
+        .await
+        .expect("constraint");
+    let rescans = (0..8).map(|_| scan(&http, addr, &token, &key));
+    for (status, body) in futures::future::join_all(rescans).await {
+        assert_eq!(status, 503, "{body}");
+        assert!(body["error_id"].is_string(), "{body}");
+        assert!(
+            body.get("result").is_none(),
+            "no refusal without its record: {body}"
+        );
+    }
+    sqlx::raw_sql("alter table event_scans drop constraint refuse_all")
+        .execute(&world.pool)
+        .await
+        .expect("constraint");
+
+    // The door retries and the log has recovered: the scan is refused and recorded.
+    let (status, body) = scan(&http, addr, &token, &key).await;
+    assert_eq!((status, body["result"].as_str()), (200, Some("duplicate")));
+    let results: Vec<String> = sqlx::query_scalar("select result from event_scans order by id")
+        .fetch_all(&world.pool)
+        .await
+        .expect("scans");
+    assert_eq!(results, ["admitted", "duplicate"]);
+    daemon.stop().await.expect("stop");
+}
+
+#[tokio::test]
 async fn forged_revoked_and_other_events_tickets_are_refused() {
     let world = World::new().await;
     let daemon = world.start_daemon().await;

@@ -1,5 +1,5 @@
 //! SQL for the door: staff keys, the live scan's one lookup (key, scope and ticket),
-//! scans, and the one conditional admission.
+//! scans (refusals in batches), and the one conditional admission.
 
 use chrono::{DateTime, Utc};
 use serenity::all::{GuildId, RoleId, UserId};
@@ -119,21 +119,37 @@ pub async fn ticket_by_token(
     row.as_ref().map(door_ticket_from_row).transpose()
 }
 
-/// Records a live refusal as one statement (`door_record_scan` scopes to the
-/// community), its own durable commit when `conn` is outside a transaction.
-pub async fn record_refusal(
+/// A refused live scan, waiting in the refusal log for its batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusedScan {
+    pub community: Uuid,
+    pub event: Uuid,
+    pub ticket: Option<Uuid>,
+    pub result: &'static str,
+    pub device_id: String,
+    pub ip_hash: Option<Vec<u8>>,
+    pub scanned_at: DateTime<Utc>,
+}
+
+/// Records refusals of any communities as one statement (`door_record_refusals`
+/// scopes to each community in turn), one durable commit outside a transaction.
+pub async fn record_refusals(
     conn: &mut PgConnection,
-    community: Uuid,
-    s: &NewScan<'_>,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("select door_record_scan($1, $2, $3, $4, $5, $6, $7)")
-        .bind(community)
-        .bind(s.event)
-        .bind(s.ticket)
-        .bind(s.result)
-        .bind(s.device_id)
-        .bind(s.ip_hash)
-        .bind(s.scanned_at)
+    scans: &[RefusedScan],
+) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("select door_record_refusals($1, $2, $3, $4, $5, $6, $7)")
+        .bind(scans.iter().map(|s| s.community).collect::<Vec<_>>())
+        .bind(scans.iter().map(|s| s.event).collect::<Vec<_>>())
+        .bind(scans.iter().map(|s| s.ticket).collect::<Vec<_>>())
+        .bind(scans.iter().map(|s| s.result).collect::<Vec<_>>())
+        .bind(
+            scans
+                .iter()
+                .map(|s| s.device_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(scans.iter().map(|s| s.ip_hash.clone()).collect::<Vec<_>>())
+        .bind(scans.iter().map(|s| s.scanned_at).collect::<Vec<_>>())
         .fetch_one(conn)
         .await
 }
