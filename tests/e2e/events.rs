@@ -164,6 +164,38 @@ async fn scan(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// A running daemon with an event an hour away, Ann's ticket for it (the token
+/// decoded from its QR code) and a staff key for its door.
+struct AtTheDoor {
+    world: World,
+    daemon: guildops::Daemon,
+    ann: u64,
+    token: String,
+    key: String,
+    http: reqwest::Client,
+    addr: std::net::SocketAddr,
+}
+
+async fn at_the_door(title: &str) -> AtTheDoor {
+    let world = World::new().await;
+    let daemon = world.start_daemon().await;
+    world.wait_for_commands().await;
+    let code = create(&world, title, 10, Days::hours(1)).await;
+    let ann = member(&world, "ann");
+    let token = ticket_of(&world, &code, ann).await;
+    let key = staff_key(&world, &code).await;
+    let addr = daemon.http_addr;
+    AtTheDoor {
+        world,
+        daemon,
+        ann,
+        token,
+        key,
+        http: reqwest::Client::new(),
+        addr,
+    }
+}
+
 /// A member's RSVP, their ticket DM and the token in its QR code.
 async fn ticket_of(world: &World, code: &str, user: u64) -> String {
     let said = run(
@@ -403,15 +435,16 @@ async fn reminders_go_out_when_due_and_not_after_the_start_moved() {
 
 #[tokio::test]
 async fn a_decoded_qr_ticket_is_admitted_exactly_once_under_64_concurrent_scans() {
-    let world = World::new().await;
-    let daemon = world.start_daemon().await;
-    world.wait_for_commands().await;
-    let code = create(&world, "Launch party", 10, Days::hours(1)).await;
-    let ann = member(&world, "ann");
-    let token = ticket_of(&world, &code, ann).await;
-    let key = staff_key(&world, &code).await;
-    let http = reqwest::Client::new();
-    let addr = daemon.http_addr;
+    let AtTheDoor {
+        world,
+        daemon,
+        ann,
+        token,
+        key,
+        http,
+        addr,
+        ..
+    } = at_the_door("Launch party").await;
 
     let scans = (0..64).map(|_| {
         let (http, token, key) = (http.clone(), token.clone(), key.clone());
@@ -481,15 +514,15 @@ async fn a_decoded_qr_ticket_is_admitted_exactly_once_under_64_concurrent_scans(
 
 #[tokio::test]
 async fn a_refusal_that_cannot_be_recorded_is_not_answered_as_a_refusal() {
-    let world = World::new().await;
-    let daemon = world.start_daemon().await;
-    world.wait_for_commands().await;
-    let code = create(&world, "Workshop", 10, Days::hours(1)).await;
-    let ann = member(&world, "ann");
-    let token = ticket_of(&world, &code, ann).await;
-    let key = staff_key(&world, &code).await;
-    let http = reqwest::Client::new();
-    let addr = daemon.http_addr;
+    let AtTheDoor {
+        world,
+        daemon,
+        token,
+        key,
+        http,
+        addr,
+        ..
+    } = at_the_door("Workshop").await;
     assert_eq!(
         scan(&http, addr, &token, &key).await.1["result"],
         "admitted"
@@ -620,15 +653,15 @@ async fn forged_revoked_and_other_events_tickets_are_refused() {
 
 #[tokio::test]
 async fn offline_batches_are_idempotent_and_the_earliest_scan_wins() {
-    let world = World::new().await;
-    let daemon = world.start_daemon().await;
-    world.wait_for_commands().await;
-    let code = create(&world, "Conference", 10, Days::hours(1)).await;
-    let ann = member(&world, "ann");
-    let token = ticket_of(&world, &code, ann).await;
-    let key = staff_key(&world, &code).await;
-    let http = reqwest::Client::new();
-    let addr = daemon.http_addr;
+    let AtTheDoor {
+        world,
+        daemon,
+        token,
+        key,
+        http,
+        addr,
+        ..
+    } = at_the_door("Conference").await;
 
     // Live admission now; an offline device saw Ann ten minutes ago.
     assert_eq!(
