@@ -5,6 +5,25 @@
 -- exactly as `tenant::scope` does, so row-level security applies to everything it
 -- reads or writes; called outside a transaction, that scope ends with the statement.
 
+-- The door's view of a ticket, by its token's digest, in the scoped community: the
+-- ticket with its event's end and status and the role an admission gives. The live
+-- lookup below and the offline path (`events::db::ticket_by_token`) both read it.
+create function door_ticket(token_digest bytea)
+returns table (id uuid, event_id uuid, discord_user_id bigint, display_name text,
+               tier_name text, status text, checked_in_at timestamptz,
+               ends_at timestamptz, event_status text, discord_guild_id bigint,
+               attended_role_id bigint)
+language sql stable
+as $$
+    select k.id, k.event_id, k.discord_user_id, k.display_name, k.tier_name, k.status,
+           k.checked_in_at, e.ends_at, e.status, c.discord_guild_id, es.attended_role_id
+      from event_tickets k
+      join events e on e.id = k.event_id
+      join communities c on c.id = k.community_id
+      left join event_settings es on es.community_id = k.community_id
+     where k.token_hash = token_digest
+$$;
+
 create function door_lookup(key_digest bytea, token_digest bytea)
 returns table (key_community_id uuid, key_event_id uuid, id uuid, event_id uuid,
                discord_user_id bigint, display_name text, tier_name text, status text,
@@ -34,16 +53,7 @@ begin
                t.display_name, t.tier_name, t.status, t.checked_in_at, t.ends_at,
                t.event_status, t.discord_guild_id, t.attended_role_id
           from (select 1) as one
-          left join lateral (
-              select k.id, k.event_id, k.discord_user_id, k.display_name, k.tier_name,
-                     k.status, k.checked_in_at, e.ends_at, e.status as event_status,
-                     c.discord_guild_id, es.attended_role_id
-                from event_tickets k
-                join events e on e.id = k.event_id
-                join communities c on c.id = k.community_id
-                left join event_settings es on es.community_id = k.community_id
-               where k.token_hash = token_digest
-          ) as t on true;
+          left join lateral door_ticket(token_digest) as t on true;
 end;
 $$;
 

@@ -98,24 +98,16 @@ fn door_ticket_from_row(r: &PgRow) -> Result<DoorTicket, sqlx::Error> {
     })
 }
 
-/// A ticket by its token's digest (in the scoped community).
+/// A ticket by its token's digest (in the scoped community), as `door_ticket`
+/// (migration `20261202012000`) shows it to the door.
 pub async fn ticket_by_token(
     conn: &mut PgConnection,
     hash: &[u8],
 ) -> Result<Option<DoorTicket>, sqlx::Error> {
-    let row = sqlx::query(
-        "select k.id, k.event_id, k.discord_user_id, k.display_name, k.tier_name, k.status,
-                k.checked_in_at, e.ends_at, e.status as event_status,
-                c.discord_guild_id, s.attended_role_id
-           from event_tickets k
-           join events e on e.id = k.event_id
-           join communities c on c.id = k.community_id
-           left join event_settings s on s.community_id = k.community_id
-          where k.token_hash = $1",
-    )
-    .bind(hash)
-    .fetch_optional(conn)
-    .await?;
+    let row = sqlx::query("select * from door_ticket($1)")
+        .bind(hash)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(door_ticket_from_row).transpose()
 }
 
